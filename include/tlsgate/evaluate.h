@@ -1,0 +1,85 @@
+/*
+ * evaluate.h - deciding one SMTP command against a policy snapshot.
+ *
+ * At MAIL the winning rule of each client-level kind applies (client,
+ * client-host, listener, or default when none of those three matched) and
+ * the winning sender rule; at RCPT the winning recipient rule.  Every
+ * applicable rule must be met; the reply comes from the worst failure
+ * (reject beats tempfail), and every failure is listed for the audit log.
+ * Evaluation allocates nothing.
+ */
+#ifndef TLSGATE_EVALUATE_H
+#define TLSGATE_EVALUATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsgate/facts.h"
+#include "tlsgate/policy.h"
+
+enum policy_stage { STAGE_MAIL, STAGE_RCPT };
+
+enum verdict {
+	VERDICT_ACCEPT,
+	VERDICT_REJECT,
+	VERDICT_TEMPFAIL,
+	VERDICT_WOULD_REJECT,   /* monitor mode: logged, accepted */
+	VERDICT_WOULD_TEMPFAIL,
+};
+
+/* What a failed rule lacked; each maps to one row of the reply table. */
+enum failure_class {
+	FAIL_NO_TLS,            /* 530 5.7.0 Must issue a STARTTLS command first */
+	FAIL_TOO_WEAK,          /* 530 5.7.0 Encryption too weak: DETAIL */
+	FAIL_NO_CERT,           /* 530 5.7.0 Client certificate required */
+	FAIL_NOT_AUTHORIZED,    /* 550 5.7.1 Client certificate not authorized */
+	FAIL_CANNOT_EVALUATE,   /* 451 4.3.5 TLS policy cannot be evaluated */
+};
+
+struct rule_failure {
+	uint32_t rule;          /* index in the policy */
+	enum failure_class failure;
+	bool tempfail;          /* action=tempfail, or cannot evaluate */
+	bool monitor;           /* mode=monitor */
+	char detail[96];        /* FAIL_TOO_WEAK: "TLSv1.2, TLSv1.3 or higher required" */
+	char reason[320];       /* for the log: what was missing, what to configure */
+};
+
+#define DECISION_MAX_RULES 6
+
+struct decision {
+	enum verdict verdict;
+	/* The reply (also filled for would-reject / would-tempfail). */
+	char code[4];           /* "530" */
+	char ecode[8];          /* "5.7.0" */
+	char text[1024];        /* "Must issue a STARTTLS command first" + message */
+	char milter_text[2048]; /* text with "%" doubled, for smfi_setreply */
+	/* The rules that applied at this stage, in kind order. */
+	uint32_t matched[DECISION_MAX_RULES];
+	size_t matched_count;
+	struct rule_failure failures[DECISION_MAX_RULES];
+	size_t failure_count;
+	size_t primary;         /* the failure whose reply is used */
+};
+
+/*
+ * Decides; always fills *d.  Facts needed at the stage: MAIL uses client,
+ * client_host, listener, sender and tls; RCPT uses recipient and tls.
+ */
+void policy_evaluate(const struct policy *p, const struct facts *f,
+    enum policy_stage stage, struct decision *d);
+
+/*
+ * Fills *d as a 4.3.5 tempfail for an internal error or a missing macro
+ * that is not tied to one rule (reason goes to the log).
+ */
+void decision_cannot_evaluate(struct decision *d, const char *reason);
+
+const char *verdict_name(enum verdict v);       /* "reject", "would-reject"... */
+const char *stage_name(enum policy_stage stage);    /* "mail", "rcpt" */
+
+/* The log's reason text of the primary failure, or "" for an accept. */
+const char *decision_reason(const struct decision *d);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * facts.h - what the policy engine knows about one SMTP session: the
+ * client, the listener, the envelope and the TLS facts.  The plugin fills
+ * it from milter macros; tlsgate -q fills it from the command line.
+ */
+#ifndef TLSGATE_FACTS_H
+#define TLSGATE_FACTS_H
+
+#include <stdbool.h>
+
+#include "tlsgate/identity.h"
+#include "tlsgate/iptable.h"
+
+struct facts {
+	enum mta_flavour mta;
+	bool client_addr_known;
+	struct ip_addr client_addr;
+	/*
+	 * The client hostname, only when the MTA verified it (forward and
+	 * reverse DNS agree); NULL otherwise.  See facts_verified_host().
+	 */
+	const char *client_host;
+	const char *listener;   /* {daemon_name}; NULL when not reported */
+	/* Envelope sender without <>; "" for the null sender; NULL unknown. */
+	const char *sender;
+	const char *recipient;  /* the RCPT being decided, without <> */
+	struct tls_facts tls;
+};
+
+void facts_init(struct facts *f);
+
+/*
+ * The verified client hostname from the macros, or NULL: Postfix's
+ * {client_name} is "unknown" when forward and reverse DNS disagree;
+ * Sendmail says so in {client_resolve} ("OK" when verified).  A name
+ * reported by an unknown MTA is never taken as verified.
+ */
+const char *facts_verified_host(enum mta_flavour mta, const char *client_name,
+    const char *client_resolve);
+
+#endif

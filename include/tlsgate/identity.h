@@ -1,0 +1,96 @@
+/*
+ * identity.h - the TLS state and peer identity of a session, turned from
+ * the macros an MTA reports into facts that are each known or unknown.
+ *
+ * The MTAs differ (see DESIGN section 2):
+ *  - Postfix sends {cert_subject} and {cert_issuer} only for a verified
+ *    (trusted) client certificate, and then only the subject CN and the
+ *    issuer CN (or O), as plain text.  No {verify}, no DN, no fingerprint.
+ *  - Sendmail sends {verify}, the full one-line DNs and the CNs xtext-
+ *    encoded, and {cert_md5} / {cert_fp}.
+ * A fact the MTA does not report stays unknown, so that a rule that needs
+ * it can be answered with "cannot be evaluated" (4.3.5) instead of being
+ * taken as met or as failed.
+ */
+#ifndef TLSGATE_IDENTITY_H
+#define TLSGATE_IDENTITY_H
+
+#include <stdbool.h>
+
+#include "tlsgate/dn.h"
+#include "tlsgate/fingerprint.h"
+
+enum mta_flavour { MTA_UNKNOWN = 0, MTA_POSTFIX, MTA_SENDMAIL };
+
+/* From the "v" macro: "Postfix 3.7.11" or Sendmail's bare "8.17.1.9". */
+enum mta_flavour mta_flavour_from_version(const char *v);
+const char *mta_flavour_name(enum mta_flavour mta);
+
+/* The raw macro values as received; NULL when the MTA did not send one. */
+struct tls_macros {
+	const char *tls_version;    /* {tls_version} */
+	const char *cipher;         /* {cipher} */
+	const char *cipher_bits;    /* {cipher_bits} */
+	const char *cert_subject;   /* {cert_subject} */
+	const char *cert_issuer;    /* {cert_issuer} */
+	const char *cn_subject;     /* {cn_subject}, Sendmail */
+	const char *cn_issuer;      /* {cn_issuer}, Sendmail */
+	const char *verify;         /* {verify}, Sendmail */
+	const char *cert_md5;       /* {cert_md5}, Sendmail */
+	const char *cert_fp;        /* {cert_fp}, Sendmail with CertFingerprintAlgorithm */
+};
+
+enum tls_state { TLS_STATE_UNKNOWN = 0, TLS_STATE_NONE, TLS_STATE_ACTIVE };
+enum verify_state { VERIFY_UNKNOWN = 0, VERIFY_NOT_VERIFIED, VERIFY_VERIFIED };
+
+/*
+ * A certificate name (CN).  known: the MTA reported it.  usable: exactly
+ * one such name, non-empty, no NUL byte, consistent with the DN when the
+ * DN is known.  A name that is known but not usable never matches a rule.
+ */
+struct name_fact {
+	bool known;
+	bool usable;
+	char *value;            /* decoded, NUL-terminated; NULL when unknown */
+	const char *problem;    /* why not usable, for the log */
+};
+
+struct dn_fact {
+	bool known;             /* reported and parsed */
+	bool truncated;         /* the MTA may have cut it (Sendmail: 255 bytes) */
+	struct dn dn;
+	char *text;             /* decoded text as reported, for the log */
+};
+
+struct tls_facts {
+	enum tls_state state;
+	int version;            /* tls_version.h; TLS_VERSION_UNKNOWN */
+	char *version_text;     /* as reported */
+	char *cipher;
+	int cipher_bits;        /* -1: unknown */
+	enum verify_state verify;
+	char *verify_text;      /* Sendmail's {verify} as reported */
+	struct name_fact subject_cn;
+	struct name_fact issuer_cn;
+	struct dn_fact subject;
+	struct dn_fact issuer;
+	bool fingerprint_known;
+	struct fingerprint fingerprint;
+};
+
+/*
+ * Fills *out from the macros of one MAIL command.  TLS is ACTIVE when
+ * {tls_version} is present and NONE when it is absent (the plugin
+ * requests it at MAIL, so absence means no STARTTLS); use
+ * tls_facts_unknown() when the MTA's macros cannot be trusted to be
+ * complete.  Returns false only on memory exhaustion.
+ */
+bool tls_facts_from_macros(struct tls_facts *out, enum mta_flavour mta,
+    const struct tls_macros *macros);
+
+/* Every fact unknown. */
+void tls_facts_unknown(struct tls_facts *out);
+
+void tls_facts_free(struct tls_facts *facts);
+
+#endif

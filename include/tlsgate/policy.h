@@ -1,0 +1,55 @@
+/*
+ * policy.h - loading a policy file into an immutable, reference-counted
+ * snapshot.
+ *
+ * A snapshot is never changed after policy_load returns it, so any number
+ * of sessions can evaluate against it without locks; a reload builds a new
+ * one beside it and swaps (snapshot.h).  A file with any error yields no
+ * snapshot at all.
+ */
+#ifndef TLSGATE_POLICY_H
+#define TLSGATE_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsgate/diag.h"
+#include "tlsgate/identity.h"
+#include "tlsgate/rule.h"
+
+struct policy_options {
+	enum rule_action default_action;   /* DefaultAction */
+	enum rule_mode default_mode;       /* Mode */
+	/*
+	 * The MTA the policy is for, for warnings about attributes it cannot
+	 * supply.  MTA_UNKNOWN warns as for Postfix.
+	 */
+	enum mta_flavour mta;
+};
+
+void policy_options_init(struct policy_options *opts);
+
+struct policy;
+
+/*
+ * Reads and checks a whole policy.  Every error and warning goes to diags
+ * with its position.  Returns NULL when there is any error (or on memory
+ * exhaustion, also reported in diags).
+ */
+struct policy *policy_load_file(const char *path,
+    const struct policy_options *opts, struct diag_list *diags);
+
+/* The same from memory; name is used in messages and to resolve relative
+ * cert=/ca= paths (relative to its directory). */
+struct policy *policy_load_buffer(const char *name, const char *text,
+    size_t len, const struct policy_options *opts, struct diag_list *diags);
+
+struct policy *policy_ref(struct policy *p);
+void policy_unref(struct policy *p);
+
+const char *policy_file(const struct policy *p);
+size_t policy_rule_count(const struct policy *p);
+size_t policy_kind_count(const struct policy *p, enum rule_kind kind);
+const struct rule *policy_rule(const struct policy *p, uint32_t index);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * testutil.h - helpers shared by the Check unit tests: scratch
+ * directories, files written from strings, and the throwaway PKI that
+ * tests/pki.sh makes with certtool.
+ */
+#ifndef TLSGATE_TESTUTIL_H
+#define TLSGATE_TESTUTIL_H
+
+#include <stddef.h>
+
+/* A new empty directory under $TMPDIR (or /tmp); aborts on failure. */
+char *tu_tempdir(void);
+
+/* Writes content to dir/name and returns the malloc'd path; aborts on failure. */
+char *tu_write_file(const char *dir, const char *name, const char *content);
+
+/* Reads a whole file (malloc'd, NUL-terminated); NULL if it cannot. */
+char *tu_read_file(const char *path, size_t *len);
+
+/* Removes a directory tree (best effort). */
+void tu_remove_tree(const char *dir);
+
+/*
+ * The directory of a PKI made at test time by tests/pki.sh (found through
+ * $TLSGATE_TEST_SRCDIR, set by make check).  Made on the first call and
+ * removed at exit; call it from main() before running the suites so that
+ * forked tests share it.  Aborts if certtool fails.
+ */
+const char *tu_pki_dir(void);
+
+/* tu_pki_dir()/name, malloc'd. */
+char *tu_pki_path(const char *name);
+
+#endif
