@@ -37,12 +37,14 @@ enum failure_class {
 	FAIL_CANNOT_EVALUATE,   /* 451 4.3.5 TLS policy cannot be evaluated */
 };
 
+#define DECISION_NO_RULE UINT32_MAX
+
 struct rule_failure {
-	uint32_t rule;          /* index in the policy */
+	uint32_t rule;          /* index in the policy, or DECISION_NO_RULE */
 	enum failure_class failure;
 	bool tempfail;          /* action=tempfail, or cannot evaluate */
 	bool monitor;           /* mode=monitor */
-	char detail[96];        /* FAIL_TOO_WEAK: "TLSv1.2, TLSv1.3 or higher required" */
+	char detail[160];        /* FAIL_TOO_WEAK: "TLSv1.2, TLSv1.3 or higher required" */
 	char reason[320];       /* for the log: what was missing, what to configure */
 };
 
@@ -72,7 +74,8 @@ void policy_evaluate(const struct policy *p, const struct facts *f,
 
 /*
  * Fills *d as a 4.3.5 tempfail for an internal error or a missing macro
- * that is not tied to one rule (reason goes to the log).
+ * that is not tied to one rule: one failure with rule DECISION_NO_RULE
+ * whose reason goes to the log.
  */
 void decision_cannot_evaluate(struct decision *d, const char *reason);
 

@@ -62,6 +62,9 @@ struct rule {
 const char *rule_kind_name(enum rule_kind kind);
 const char *requirement_name(enum requirement req);
 
+/* Frees what the record holds (not the record itself). */
+void rule_extra_free(struct rule_extra *extra);
+
 /* "encrypt min_version=TLSv1.2" or just "encrypt". */
 const char *rule_require_text(const struct rule *r);
 

@@ -1,0 +1,24 @@
+/*
+ * hostname.h - the syntax of DNS names as policies and certificates use
+ * them: letters, digits, "-" and "_" in labels of 1 to 63 bytes, at most
+ * 253 bytes in all.  "_" is allowed because real MTA hostnames carry it.
+ */
+#ifndef TLSGATE_HOSTNAME_H
+#define TLSGATE_HOSTNAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True for "a.example" (no leading or trailing dot, no empty label). */
+bool hostname_valid(const char *name, size_t len);
+
+/*
+ * True when name is a subdomain of domain (given without its leading
+ * dot): "mx.partner.example" is under "partner.example", "partner.example"
+ * itself is not.  Case-insensitive; name must be a valid hostname, so a
+ * crafted certificate name such as "x/CN=a.partner.example" never is.
+ */
+bool hostname_under(const char *name, size_t len, const char *domain,
+    size_t domain_len);
+
+#endif

@@ -1,0 +1,646 @@
+/*
+ * evaluate.c - decides MAIL and RCPT against a policy snapshot (see
+ * evaluate.h and DESIGN section 4).
+ *
+ * A fact that the MTA did not report never counts as met: a rule that
+ * needs it fails with "cannot be evaluated" (4.3.5) and the reason says
+ * which macro or setting is missing, so a misconfigured MTA shows up in
+ * the log instead of letting mail through.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "policy_impl.h"
+#include "tlsgate/evaluate.h"
+#include "tlsgate/hostname.h"
+#include "tlsgate/tls_version.h"
+
+static const struct reply_row {
+	const char *reject_code;
+	const char *reject_ecode;
+	const char *tempfail_code;
+	const char *tempfail_ecode;
+	const char *text;
+} reply_rows[] = {
+	[FAIL_NO_TLS] = { "530", "5.7.0", "451", "4.7.0",
+	    "Must issue a STARTTLS command first" },
+	[FAIL_TOO_WEAK] = { "530", "5.7.0", "451", "4.7.0",
+	    "Encryption too weak" },
+	[FAIL_NO_CERT] = { "530", "5.7.0", "451", "4.7.0",
+	    "Client certificate required" },
+	[FAIL_NOT_AUTHORIZED] = { "550", "5.7.1", "451", "4.7.1",
+	    "Client certificate not authorized" },
+	[FAIL_CANNOT_EVALUATE] = { "451", "4.3.5", "451", "4.3.5",
+	    "TLS policy cannot be evaluated" },
+};
+
+enum match { MATCH, NO_MATCH, UNKNOWN };
+
+/* Where a missing macro is configured, in the words of each MTA. */
+static const char *
+macro_hint(enum mta_flavour mta)
+{
+	switch (mta) {
+	case MTA_POSTFIX:
+		return "add it to milter_mail_macros in Postfix's main.cf";
+	case MTA_SENDMAIL:
+		return "add it to confMILTER_MACROS_ENVFROM in sendmail.mc";
+	case MTA_UNKNOWN:
+		break;
+	}
+	return "the MTA is not recognised (no 'v' macro naming Postfix or "
+	    "Sendmail); make it send the macro at MAIL";
+}
+
+static void
+set_reason(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_reason(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+#define REASON(f, ...) set_reason((f)->reason, sizeof((f)->reason), __VA_ARGS__)
+
+static bool
+cn_matches(const char *pattern, const char *value)
+{
+	if (pattern[0] == '.')
+		return hostname_under(value, strlen(value), pattern + 1,
+		    strlen(pattern + 1));
+	return strcasecmp(pattern, value) == 0;
+}
+
+static enum match
+match_names(const struct name_list *patterns, const struct name_fact *fact,
+    const char *what, const char *macro, enum mta_flavour mta,
+    struct rule_failure *f)
+{
+	if (!fact->known) {
+		REASON(f, "the MTA did not report the %s (%s): %s", what,
+		    macro, macro_hint(mta));
+		return UNKNOWN;
+	}
+	if (!fact->usable) {
+		REASON(f, "%s not usable: %s", what,
+		    fact->problem != NULL ? fact->problem : "invalid");
+		return NO_MATCH;
+	}
+	for (size_t i = 0; i < patterns->count; i++)
+		if (cn_matches(patterns->items[i], fact->value))
+			return MATCH;
+	REASON(f, "%s \"%s\" is not one the rule allows", what, fact->value);
+	return NO_MATCH;
+}
+
+static enum match
+match_dns(const struct dn_list *patterns, const struct dn_fact *fact,
+    const char *what, enum mta_flavour mta, struct rule_failure *f)
+{
+	if (mta == MTA_POSTFIX) {
+		REASON(f, "Postfix does not report the certificate's %s DN to "
+		    "a milter: use subject_cn with issuer_cn or ca instead",
+		    what);
+		return UNKNOWN;
+	}
+	if (!fact->known) {
+		REASON(f, "the MTA did not report the %s DN in a form tlsgate "
+		    "can read ({cert_%s})", what, what);
+		return UNKNOWN;
+	}
+	if (fact->truncated) {
+		REASON(f, "the %s DN is longer than the MTA reports (255 "
+		    "bytes): match this certificate with fingerprint or "
+		    "subject_cn instead", what);
+		return UNKNOWN;
+	}
+	for (size_t i = 0; i < patterns->count; i++)
+		if (dn_equal(&patterns->items[i], &fact->dn))
+			return MATCH;
+	REASON(f, "%s DN \"%s\" is not one the rule allows", what,
+	    fact->text != NULL ? fact->text : "");
+	return NO_MATCH;
+}
+
+static enum match
+match_fingerprints(const struct fp_list *patterns, const struct tls_facts *t,
+    enum mta_flavour mta, struct rule_failure *f)
+{
+	bool same_algorithm = false;
+	char shown[128];
+
+	if (mta == MTA_POSTFIX) {
+		REASON(f, "Postfix does not report certificate fingerprints to "
+		    "a milter: use cert, or subject_cn with issuer_cn, "
+		    "instead");
+		return UNKNOWN;
+	}
+	if (!t->fingerprint_known) {
+		REASON(f, "the MTA did not report {cert_fp} or {cert_md5}: %s",
+		    macro_hint(mta));
+		return UNKNOWN;
+	}
+	for (size_t i = 0; i < patterns->count; i++) {
+		if (patterns->items[i].algorithm != t->fingerprint.algorithm)
+			continue;
+		same_algorithm = true;
+		if (fp_equal(&patterns->items[i], &t->fingerprint))
+			return MATCH;
+	}
+	if (!same_algorithm) {
+		REASON(f, "the MTA reports %s fingerprints and the rule lists "
+		    "none: set Sendmail's CertFingerprintAlgorithm to %s",
+		    fp_algorithm_name(t->fingerprint.algorithm),
+		    fp_algorithm_name(patterns->items[0].algorithm));
+		return UNKNOWN;
+	}
+	fp_format(&t->fingerprint, shown, sizeof(shown));
+	REASON(f, "fingerprint %s is not one the rule allows", shown);
+	return NO_MATCH;
+}
+
+/* The name Postfix reports as {cert_issuer} for a certificate: CN, else O. */
+static const char *
+postfix_issuer_of(const struct cert_info *ci)
+{
+	const struct dn_attr *attr = NULL;
+
+	if (ci->issuer_cn != NULL)
+		return ci->issuer_cn;
+	if (dn_find(&ci->issuer, DN_OID_CN, &attr) == 0 &&
+	    dn_find(&ci->issuer, DN_OID_O, &attr) == 1)
+		return attr->value;
+	return NULL;
+}
+
+static enum match
+match_certs(const struct cert_list *files, const struct tls_facts *t,
+    enum mta_flavour mta, struct rule_failure *f)
+{
+	bool by_fp = mta != MTA_POSTFIX && t->fingerprint_known;
+	bool by_dn = mta != MTA_POSTFIX && t->subject.known &&
+	    !t->subject.truncated && t->issuer.known && !t->issuer.truncated;
+	bool by_cn = t->subject_cn.usable && t->issuer_cn.usable;
+
+	if (!by_fp && !by_dn && !by_cn) {
+		if (!t->subject_cn.known || !t->issuer_cn.known)
+			REASON(f, "the MTA reported neither a fingerprint nor "
+			    "the subject and issuer names: %s",
+			    macro_hint(mta));
+		else
+			REASON(f, "certificate names not usable: %s",
+			    t->subject_cn.usable ? (t->issuer_cn.problem ?
+			    t->issuer_cn.problem : "issuer CN") :
+			    (t->subject_cn.problem ? t->subject_cn.problem :
+			    "subject CN"));
+		return t->subject_cn.known && t->issuer_cn.known ?
+		    NO_MATCH : UNKNOWN;
+	}
+	for (size_t i = 0; i < files->count; i++) {
+		const struct cert_file *cf = files->items[i];
+
+		for (size_t j = 0; j < cf->count; j++) {
+			const struct cert_info *ci = &cf->certs[j];
+
+			if (by_fp) {
+				const struct fingerprint *fp =
+				    cert_info_fingerprint(ci,
+				    t->fingerprint.algorithm);
+
+				if (fp != NULL && fp_equal(fp, &t->fingerprint))
+					return MATCH;
+			} else if (by_dn) {
+				if (dn_equal(&ci->subject, &t->subject.dn) &&
+				    dn_equal(&ci->issuer, &t->issuer.dn))
+					return MATCH;
+			} else {
+				const char *issuer = postfix_issuer_of(ci);
+
+				if (ci->subject_cn != NULL && issuer != NULL &&
+				    strcasecmp(ci->subject_cn,
+				    t->subject_cn.value) == 0 &&
+				    strcasecmp(issuer, t->issuer_cn.value) == 0)
+					return MATCH;
+			}
+		}
+	}
+	REASON(f, "the client certificate is not the one in cert=%s%s",
+	    files->items[0]->path, files->count > 1 ? " (or the others)" : "");
+	return NO_MATCH;
+}
+
+static enum match
+match_cas(const struct cert_list *files, const struct tls_facts *t,
+    enum mta_flavour mta, struct rule_failure *f)
+{
+	bool by_dn = mta != MTA_POSTFIX && t->issuer.known &&
+	    !t->issuer.truncated;
+
+	if (!by_dn && !t->issuer_cn.known) {
+		REASON(f, "the MTA reported neither the issuer DN nor the "
+		    "issuer CN: %s", macro_hint(mta));
+		return UNKNOWN;
+	}
+	if (!by_dn && !t->issuer_cn.usable) {
+		REASON(f, "issuer CN not usable: %s", t->issuer_cn.problem ?
+		    t->issuer_cn.problem : "invalid");
+		return NO_MATCH;
+	}
+	for (size_t i = 0; i < files->count; i++) {
+		const struct cert_file *cf = files->items[i];
+
+		for (size_t j = 0; j < cf->count; j++) {
+			const struct cert_info *ca = &cf->certs[j];
+
+			if (by_dn ? dn_equal(&ca->subject, &t->issuer.dn) :
+			    (ca->postfix_issuer_name != NULL &&
+			    strcasecmp(ca->postfix_issuer_name,
+			    t->issuer_cn.value) == 0))
+				return MATCH;
+		}
+	}
+	REASON(f, "the issuer \"%s\" is not the CA in ca=%s%s",
+	    by_dn ? (t->issuer.text ? t->issuer.text : "") :
+	    t->issuer_cn.value, files->items[0]->path,
+	    files->count > 1 ? " (or the others)" : "");
+	return NO_MATCH;
+}
+
+/*
+ * Every attribute must be satisfied.  A definite mismatch outranks a fact
+ * the MTA did not report: the certificate is refused either way.
+ */
+static enum match
+match_identity(const struct rule_extra *x, const struct tls_facts *t,
+    enum mta_flavour mta, struct rule_failure *f)
+{
+	enum match results[7];
+	struct rule_failure scratch[7];
+	size_t n = 0;
+
+	if (x->subject_cns.count > 0)
+		results[n] = match_names(&x->subject_cns, &t->subject_cn,
+		    "subject CN", mta == MTA_POSTFIX ? "{cert_subject}" :
+		    "{cn_subject}", mta, &scratch[n]), n++;
+	if (x->issuer_cns.count > 0)
+		results[n] = match_names(&x->issuer_cns, &t->issuer_cn,
+		    "issuer CN", mta == MTA_POSTFIX ? "{cert_issuer}" :
+		    "{cn_issuer}", mta, &scratch[n]), n++;
+	if (x->subjects.count > 0)
+		results[n] = match_dns(&x->subjects, &t->subject, "subject",
+		    mta, &scratch[n]), n++;
+	if (x->issuers.count > 0)
+		results[n] = match_dns(&x->issuers, &t->issuer, "issuer",
+		    mta, &scratch[n]), n++;
+	if (x->fingerprints.count > 0)
+		results[n] = match_fingerprints(&x->fingerprints, t, mta,
+		    &scratch[n]), n++;
+	if (x->certs.count > 0)
+		results[n] = match_certs(&x->certs, t, mta, &scratch[n]), n++;
+	if (x->cas.count > 0)
+		results[n] = match_cas(&x->cas, t, mta, &scratch[n]), n++;
+	for (size_t i = 0; i < n; i++) {
+		if (results[i] == NO_MATCH) {
+			memcpy(f->reason, scratch[i].reason, sizeof(f->reason));
+			return NO_MATCH;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (results[i] == UNKNOWN) {
+			memcpy(f->reason, scratch[i].reason, sizeof(f->reason));
+			return UNKNOWN;
+		}
+	}
+	return MATCH;
+}
+
+/* The strength checks of a rule; false (and *f filled) when one fails. */
+static bool
+strength_met(const struct rule *r, const struct tls_facts *t,
+    enum mta_flavour mta, struct rule_failure *f)
+{
+	char have[16], want[16];
+	char version_detail[64] = "", version_reason[64] = "";
+	char bits_detail[64] = "", bits_reason[64] = "";
+	const char *sep;
+
+	if (r->min_version != TLS_VERSION_UNKNOWN) {
+		if (t->version == TLS_VERSION_UNKNOWN) {
+			f->failure = FAIL_CANNOT_EVALUATE;
+			if (t->version_text != NULL)
+				REASON(f, "unknown TLS version \"%s\"",
+				    t->version_text);
+			else
+				REASON(f, "the MTA did not report "
+				    "{tls_version}: %s", macro_hint(mta));
+			return false;
+		}
+		if (t->version < r->min_version) {
+			tls_version_name(t->version, have, sizeof(have));
+			tls_version_name(r->min_version, want, sizeof(want));
+			snprintf(version_detail, sizeof(version_detail),
+			    "%s, %s or higher required", have, want);
+			snprintf(version_reason, sizeof(version_reason),
+			    "%s below min_version=%s", have, want);
+		}
+	}
+	if (r->min_bits != 0) {
+		if (t->cipher_bits < 0) {
+			f->failure = FAIL_CANNOT_EVALUATE;
+			REASON(f, "the MTA did not report {cipher_bits}: %s",
+			    macro_hint(mta));
+			return false;
+		}
+		if (t->cipher_bits < r->min_bits) {
+			snprintf(bits_detail, sizeof(bits_detail),
+			    "%d bits, %u or more required", t->cipher_bits,
+			    r->min_bits);
+			snprintf(bits_reason, sizeof(bits_reason),
+			    "%d bits below min_bits=%u", t->cipher_bits,
+			    r->min_bits);
+		}
+	}
+	if (version_detail[0] == '\0' && bits_detail[0] == '\0')
+		return true;
+	sep = version_detail[0] != '\0' && bits_detail[0] != '\0' ? "; " : "";
+	f->failure = FAIL_TOO_WEAK;
+	snprintf(f->detail, sizeof(f->detail), "%s%s%s", version_detail, sep,
+	    bits_detail);
+	REASON(f, "%s%s%s", version_reason, sep, bits_reason);
+	return false;
+}
+
+/* True when the rule is met; otherwise *f says why. */
+static bool
+rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
+    struct rule_failure *f)
+{
+	if (r->requirement == REQ_NONE)
+		return true;
+	switch (t->state) {
+	case TLS_STATE_UNKNOWN:
+		f->failure = FAIL_CANNOT_EVALUATE;
+		REASON(f, "the MTA did not report whether TLS is active "
+		    "({tls_version}): %s", macro_hint(mta));
+		return false;
+	case TLS_STATE_NONE:
+		f->failure = FAIL_NO_TLS;
+		REASON(f, "no STARTTLS");
+		return false;
+	case TLS_STATE_ACTIVE:
+		break;
+	}
+	if (!strength_met(r, t, mta, f))
+		return false;
+	if (r->requirement < REQ_VERIFY)
+		return true;
+	switch (t->verify) {
+	case VERIFY_UNKNOWN:
+		f->failure = FAIL_CANNOT_EVALUATE;
+		REASON(f, "the MTA did not report whether the client "
+		    "certificate was verified ({verify}): %s", macro_hint(mta));
+		return false;
+	case VERIFY_NOT_VERIFIED:
+		f->failure = FAIL_NO_CERT;
+		if (mta == MTA_POSTFIX)
+			REASON(f, "no verified client certificate (Postfix "
+			    "needs smtpd_tls_ask_ccert = yes and the client's "
+			    "CA in smtpd_tls_CAfile)");
+		else
+			REASON(f, "client certificate not verified (verify=%s)",
+			    t->verify_text != NULL ? t->verify_text : "?");
+		return false;
+	case VERIFY_VERIFIED:
+		break;
+	}
+	if (r->extra == NULL)
+		return true;
+	switch (match_identity(r->extra, t, mta, f)) {
+	case MATCH:
+		return true;
+	case NO_MATCH:
+		f->failure = FAIL_NOT_AUTHORIZED;
+		return false;
+	case UNKNOWN:
+		f->failure = FAIL_CANNOT_EVALUATE;
+		return false;
+	}
+	return false;
+}
+
+static void
+check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
+    struct decision *d)
+{
+	const struct rule *r = &p->rules[index];
+	struct rule_failure *f = &d->failures[d->failure_count];
+
+	d->matched[d->matched_count++] = index;
+	if (rule_met(r, &facts->tls, facts->mta, f))
+		return;
+	f->rule = index;
+	f->tempfail = f->failure == FAIL_CANNOT_EVALUATE ||
+	    r->action == ACTION_TEMPFAIL;
+	f->monitor = r->mode == MODE_MONITOR;
+	d->failure_count++;
+}
+
+/* Copies src into dst doubling every "%", as smfi_setreply requires. */
+static void
+escape_percent(char *dst, size_t size, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src != '\0' && o + 2 < size; src++) {
+		if (*src == '%')
+			dst[o++] = '%';
+		dst[o++] = *src;
+	}
+	dst[o] = '\0';
+}
+
+static void
+set_reply(const struct policy *p, struct decision *d)
+{
+	const struct rule_failure *f = &d->failures[d->primary];
+	const struct reply_row *row = &reply_rows[f->failure];
+	const struct rule *r = f->rule != DECISION_NO_RULE ?
+	    &p->rules[f->rule] : NULL;
+	const char *message = r != NULL && r->extra != NULL ?
+	    r->extra->message : NULL;
+	int n;
+
+	memcpy(d->code, f->tempfail ? row->tempfail_code : row->reject_code, 4);
+	snprintf(d->ecode, sizeof(d->ecode), "%s",
+	    f->tempfail ? row->tempfail_ecode : row->reject_ecode);
+	if (f->failure == FAIL_TOO_WEAK)
+		n = snprintf(d->text, sizeof(d->text), "%s: %s", row->text,
+		    f->detail);
+	else
+		n = snprintf(d->text, sizeof(d->text), "%s", row->text);
+	if (message != NULL && n > 0 && (size_t)n < sizeof(d->text))
+		snprintf(d->text + n, sizeof(d->text) - (size_t)n, " %s",
+		    message);
+	escape_percent(d->milter_text, sizeof(d->milter_text), d->text);
+}
+
+/*
+ * Picks the failure whose reply is sent: enforced before monitored,
+ * reject before tempfail, then the first in kind order.
+ */
+static void
+choose_verdict(const struct policy *p, struct decision *d)
+{
+	size_t best = SIZE_MAX;
+	int best_rank = 0;
+
+	for (size_t i = 0; i < d->failure_count; i++) {
+		const struct rule_failure *f = &d->failures[i];
+		int rank = (f->monitor ? 0 : 2) + (f->tempfail ? 0 : 1) + 1;
+
+		if (rank > best_rank) {
+			best_rank = rank;
+			best = i;
+		}
+	}
+	if (best == SIZE_MAX) {
+		d->verdict = VERDICT_ACCEPT;
+		return;
+	}
+	d->primary = best;
+	switch (best_rank) {
+	case 4:
+		d->verdict = VERDICT_REJECT;
+		break;
+	case 3:
+		d->verdict = VERDICT_TEMPFAIL;
+		break;
+	case 2:
+		d->verdict = VERDICT_WOULD_REJECT;
+		break;
+	default:
+		d->verdict = VERDICT_WOULD_TEMPFAIL;
+		break;
+	}
+	set_reply(p, d);
+}
+
+static void
+decision_clear(struct decision *d)
+{
+	d->verdict = VERDICT_ACCEPT;
+	d->code[0] = '\0';
+	d->ecode[0] = '\0';
+	d->text[0] = '\0';
+	d->milter_text[0] = '\0';
+	d->matched_count = 0;
+	d->failure_count = 0;
+	d->primary = 0;
+}
+
+void
+policy_evaluate(const struct policy *p, const struct facts *f,
+    enum policy_stage stage, struct decision *d)
+{
+	uint32_t index;
+
+	decision_clear(d);
+	if (stage == STAGE_RCPT) {
+		if (f->recipient != NULL) {
+			index = name_table_lookup_address(
+			    p->names[RULE_RECIPIENT], f->recipient,
+			    strlen(f->recipient));
+			if (index != NAME_TABLE_NONE)
+				check_rule(p, index, f, d);
+		}
+		choose_verdict(p, d);
+		return;
+	}
+	if (f->client_addr_known) {
+		index = ip_table_lookup(p->clients, &f->client_addr);
+		if (index != IP_TABLE_NONE)
+			check_rule(p, index, f, d);
+	}
+	if (f->client_host != NULL) {
+		index = name_table_lookup_domain(p->names[RULE_CLIENT_HOST],
+		    f->client_host, strlen(f->client_host));
+		if (index != NAME_TABLE_NONE)
+			check_rule(p, index, f, d);
+	}
+	if (f->listener != NULL) {
+		index = name_table_lookup(p->names[RULE_LISTENER], f->listener,
+		    strlen(f->listener));
+		if (index != NAME_TABLE_NONE)
+			check_rule(p, index, f, d);
+	}
+	if (d->matched_count == 0 && p->default_rule != POLICY_NO_RULE)
+		check_rule(p, p->default_rule, f, d);
+	if (f->sender != NULL) {
+		if (f->sender[0] == '\0')
+			index = name_table_lookup(p->names[RULE_SENDER], "<>", 2);
+		else
+			index = name_table_lookup_address(p->names[RULE_SENDER],
+			    f->sender, strlen(f->sender));
+		if (index != NAME_TABLE_NONE)
+			check_rule(p, index, f, d);
+	}
+	choose_verdict(p, d);
+}
+
+void
+decision_cannot_evaluate(struct decision *d, const char *reason)
+{
+	struct rule_failure *f = &d->failures[0];
+
+	decision_clear(d);
+	f->rule = DECISION_NO_RULE;
+	f->failure = FAIL_CANNOT_EVALUATE;
+	f->tempfail = true;
+	f->monitor = false;
+	f->detail[0] = '\0';
+	snprintf(f->reason, sizeof(f->reason), "%s", reason);
+	d->failure_count = 1;
+	choose_verdict(NULL, d);
+}
+
+const char *
+verdict_name(enum verdict v)
+{
+	switch (v) {
+	case VERDICT_ACCEPT:
+		return "accept";
+	case VERDICT_REJECT:
+		return "reject";
+	case VERDICT_TEMPFAIL:
+		return "tempfail";
+	case VERDICT_WOULD_REJECT:
+		return "would-reject";
+	case VERDICT_WOULD_TEMPFAIL:
+		return "would-tempfail";
+	}
+	return "?";
+}
+
+const char *
+stage_name(enum policy_stage stage)
+{
+	return stage == STAGE_RCPT ? "rcpt" : "mail";
+}
+
+const char *
+decision_reason(const struct decision *d)
+{
+	if (d->failure_count == 0)
+		return "";
+	return d->failures[d->primary].reason;
+}
