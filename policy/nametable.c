@@ -1,0 +1,337 @@
+/*
+ * nametable.c - case-insensitive hash table of names, with the domain and
+ * address matching rules of the policy (nametable.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsgate/nametable.h"
+
+/*
+ * Twelve bytes a slot: the key lives in the arena as a 16-bit length and
+ * the folded bytes, found by offset so that the arena can be realloc'd.
+ * A slot whose value is NAME_TABLE_NONE is empty (no stored value can be).
+ */
+struct name_slot {
+	uint32_t hash;
+	uint32_t offset;
+	uint32_t value;
+};
+
+struct name_table {
+	struct name_slot *slots;
+	size_t capacity;        /* a power of two, or 0 before the first add */
+	size_t count;
+	unsigned char *arena;
+	size_t arena_used;
+	size_t arena_capacity;
+};
+
+#define KEY_LENGTH_BYTES 2
+#define INITIAL_SLOTS 16
+#define INITIAL_ARENA 1024
+
+/*
+ * FNV-1a run from the last byte to the first: the state after the bytes
+ * of ".example" is the hash of ".example" whatever precedes it, so one
+ * pass over "a.b.example" yields the hash of every parent.  The murmur3
+ * finaliser fixes FNV's weak low bits, which pick the slot.
+ */
+#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME UINT64_C(0x100000001b3)
+
+static uint64_t
+fnv_step(uint64_t state, unsigned char c)
+{
+	return (state ^ c) * FNV_PRIME;
+}
+
+static uint32_t
+hash_finish(uint64_t state)
+{
+	state ^= state >> 33;
+	state *= UINT64_C(0xff51afd7ed558ccd);
+	state ^= state >> 33;
+	state *= UINT64_C(0xc4ceb9fe1a85ec53);
+	state ^= state >> 33;
+	return (uint32_t)(state ^ (state >> 32));
+}
+
+static uint32_t
+hash_key(const unsigned char *key, size_t len)
+{
+	uint64_t state = FNV_OFFSET;
+
+	while (len > 0)
+		state = fnv_step(state, key[--len]);
+	return hash_finish(state);
+}
+
+static void
+fold_case(unsigned char *out, const char *in, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+	}
+}
+
+static bool
+key_equals(const struct name_table *t, uint32_t offset,
+    const unsigned char *key, size_t len)
+{
+	const unsigned char *stored = t->arena + offset;
+	uint16_t stored_len;
+
+	memcpy(&stored_len, stored, sizeof(stored_len));
+	return stored_len == len &&
+	    memcmp(stored + KEY_LENGTH_BYTES, key, len) == 0;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t
+find_slot(const struct name_table *t, const unsigned char *key, size_t len,
+    uint32_t hash)
+{
+	size_t mask = t->capacity - 1;
+
+	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+		const struct name_slot *slot = &t->slots[i];
+
+		if (slot->value == NAME_TABLE_NONE)
+			return i;
+		if (slot->hash == hash && key_equals(t, slot->offset, key, len))
+			return i;
+	}
+}
+
+static uint32_t
+lookup_folded(const struct name_table *t, const unsigned char *key,
+    size_t len, uint32_t hash)
+{
+	if (t->capacity == 0)
+		return NAME_TABLE_NONE;
+	return t->slots[find_slot(t, key, len, hash)].value;
+}
+
+struct name_table *
+name_table_new(void)
+{
+	return calloc(1, sizeof(struct name_table));
+}
+
+void
+name_table_free(struct name_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->slots);
+	free(t->arena);
+	free(t);
+}
+
+/* Doubles the slots, rehashing from the stored hashes (the arena stays). */
+static bool
+grow_slots(struct name_table *t)
+{
+	size_t capacity = t->capacity != 0 ? t->capacity * 2 : INITIAL_SLOTS;
+	struct name_slot *slots;
+	size_t mask = capacity - 1;
+
+	/* Slot hashes are 32 bits wide, and so is the reach of an index. */
+	if (capacity > (size_t)UINT32_MAX + 1 ||
+	    capacity > SIZE_MAX / sizeof(*slots)) {
+		errno = ENOMEM;
+		return false;
+	}
+	slots = malloc(capacity * sizeof(*slots));
+	if (slots == NULL)
+		return false;
+	for (size_t i = 0; i < capacity; i++)
+		slots[i].value = NAME_TABLE_NONE;
+	for (size_t i = 0; i < t->capacity; i++) {
+		const struct name_slot *old = &t->slots[i];
+		size_t j;
+
+		if (old->value == NAME_TABLE_NONE)
+			continue;
+		for (j = old->hash & mask; slots[j].value != NAME_TABLE_NONE;
+		    j = (j + 1) & mask)
+			;
+		slots[j] = *old;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->capacity = capacity;
+	return true;
+}
+
+/* Appends the key to the arena; its offset, or -1 on ENOMEM. */
+static int64_t
+arena_append(struct name_table *t, const unsigned char *key, size_t len)
+{
+	size_t need = KEY_LENGTH_BYTES + len;
+	uint16_t stored_len = (uint16_t)len;
+	size_t offset = t->arena_used;
+
+	/* Offsets are 32 bits in a slot. */
+	if (need > (size_t)UINT32_MAX - offset) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (offset + need > t->arena_capacity) {
+		size_t capacity = t->arena_capacity != 0 ?
+		    t->arena_capacity : INITIAL_ARENA;
+		unsigned char *arena;
+
+		while (capacity < offset + need)
+			capacity *= 2;
+		if (capacity > (size_t)UINT32_MAX)
+			capacity = (size_t)UINT32_MAX;
+		arena = realloc(t->arena, capacity);
+		if (arena == NULL)
+			return -1;
+		t->arena = arena;
+		t->arena_capacity = capacity;
+	}
+	memcpy(t->arena + offset, &stored_len, sizeof(stored_len));
+	memcpy(t->arena + offset + KEY_LENGTH_BYTES, key, len);
+	t->arena_used = offset + need;
+	return (int64_t)offset;
+}
+
+uint32_t
+name_table_add(struct name_table *t, const char *key, size_t len,
+    uint32_t value)
+{
+	unsigned char folded[NAME_TABLE_MAX_KEY];
+	uint32_t hash;
+	size_t slot;
+	int64_t offset;
+
+	/* FAILED is refused too, or a later duplicate would look like an error. */
+	if (len == 0 || value >= NAME_TABLE_FAILED) {
+		errno = EINVAL;
+		return NAME_TABLE_FAILED;
+	}
+	if (len > NAME_TABLE_MAX_KEY) {
+		errno = ENAMETOOLONG;
+		return NAME_TABLE_FAILED;
+	}
+	fold_case(folded, key, len);
+	hash = hash_key(folded, len);
+	if (t->capacity != 0) {
+		slot = find_slot(t, folded, len, hash);
+		if (t->slots[slot].value != NAME_TABLE_NONE)
+			return t->slots[slot].value;
+	}
+	/* A load of at most one half keeps linear probing chains short. */
+	if ((t->count + 1) * 2 > t->capacity && !grow_slots(t))
+		return NAME_TABLE_FAILED;
+	offset = arena_append(t, folded, len);
+	if (offset < 0)
+		return NAME_TABLE_FAILED;
+	slot = find_slot(t, folded, len, hash);
+	t->slots[slot].hash = hash;
+	t->slots[slot].offset = (uint32_t)offset;
+	t->slots[slot].value = value;
+	t->count++;
+	return NAME_TABLE_NONE;
+}
+
+uint32_t
+name_table_lookup(const struct name_table *t, const char *key, size_t len)
+{
+	unsigned char folded[NAME_TABLE_MAX_KEY];
+
+	if (len == 0 || len > NAME_TABLE_MAX_KEY || t->capacity == 0)
+		return NAME_TABLE_NONE;
+	fold_case(folded, key, len);
+	return lookup_folded(t, folded, len, hash_key(folded, len));
+}
+
+size_t
+name_table_count(const struct name_table *t)
+{
+	return t->count;
+}
+
+size_t
+name_table_memory(const struct name_table *t)
+{
+	return sizeof(*t) + t->capacity * sizeof(struct name_slot) +
+	    t->arena_capacity;
+}
+
+/*
+ * A name longer than any key cannot match exactly, but its parents still
+ * can: only its last NAME_TABLE_MAX_KEY bytes are examined, so padding a
+ * name does not slip it past a ".example" rule.
+ */
+uint32_t
+name_table_lookup_domain(const struct name_table *t, const char *name,
+    size_t len)
+{
+	unsigned char folded[NAME_TABLE_MAX_KEY];
+	uint32_t parent_hash[NAME_TABLE_MAX_KEY];
+	uint16_t parent_start[NAME_TABLE_MAX_KEY];
+	size_t parents = 0, window;
+	uint64_t state = FNV_OFFSET;
+	bool whole_name;
+	uint32_t value;
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || t->capacity == 0)
+		return NAME_TABLE_NONE;
+	whole_name = len <= NAME_TABLE_MAX_KEY;
+	window = whole_name ? len : NAME_TABLE_MAX_KEY;
+	fold_case(folded, name + (len - window), window);
+
+	/*
+	 * Parents are met shortest first and tried nearest first.  A parent
+	 * is at least a dot and one character ("." alone is none), and the
+	 * name itself is tried as exact, never again as a parent.
+	 */
+	for (size_t i = window; i-- > 0;) {
+		state = fnv_step(state, folded[i]);
+		if (folded[i] == '.' && i + 1 < window &&
+		    (i > 0 || !whole_name)) {
+			parent_hash[parents] = hash_finish(state);
+			parent_start[parents] = (uint16_t)i;
+			parents++;
+		}
+	}
+	if (whole_name) {
+		value = lookup_folded(t, folded, len, hash_finish(state));
+		if (value != NAME_TABLE_NONE)
+			return value;
+	}
+	while (parents-- > 0) {
+		size_t start = parent_start[parents];
+
+		value = lookup_folded(t, folded + start, window - start,
+		    parent_hash[parents]);
+		if (value != NAME_TABLE_NONE)
+			return value;
+	}
+	return NAME_TABLE_NONE;
+}
+
+uint32_t
+name_table_lookup_address(const struct name_table *t, const char *addr,
+    size_t len)
+{
+	const char *at = memrchr(addr, '@', len);
+	uint32_t value;
+
+	value = name_table_lookup(t, addr, len);
+	if (value != NAME_TABLE_NONE || at == NULL)
+		return value;
+	return name_table_lookup_domain(t, at + 1, len - (size_t)(at + 1 - addr));
+}
