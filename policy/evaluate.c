@@ -329,7 +329,6 @@ static bool
 strength_met(const struct rule *r, const struct tls_facts *t,
     enum mta_flavour mta, struct rule_failure *f)
 {
-	char have[16], want[16];
 	char version_detail[64] = "", version_reason[64] = "";
 	char bits_detail[64] = "", bits_reason[64] = "";
 	const char *sep;
@@ -346,6 +345,8 @@ strength_met(const struct rule *r, const struct tls_facts *t,
 			return false;
 		}
 		if (t->version < r->min_version) {
+			char have[16], want[16];
+
 			tls_version_name(t->version, have, sizeof(have));
 			tls_version_name(r->min_version, want, sizeof(want));
 			snprintf(version_detail, sizeof(version_detail),

@@ -31,7 +31,6 @@ struct parser {
 	char *base_dir;         /* for relative cert=/ca= paths */
 	/* The column of each rule's pattern, for warnings found later. */
 	unsigned *pattern_cols;
-	size_t pattern_cols_capacity;
 };
 
 enum attr_id {
@@ -442,7 +441,7 @@ static bool
 parse_message(struct parser *ps, struct rule_build *rb,
     const struct token *tok, const char *value)
 {
-	size_t len = strlen(value);
+	size_t len = strlen(value), sent = len;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)value[i];
@@ -453,11 +452,15 @@ parse_message(struct parser *ps, struct rule_build *rb,
 			    "offset %zu)", c, i);
 			return false;
 		}
+		/* smfi_setreply takes "%" as "%%" and counts it so. */
+		if (c == '%')
+			sent++;
 	}
-	if (len > MESSAGE_MAX) {
+	if (sent > MESSAGE_MAX) {
 		error_at(ps, tok, tok->value_col,
-		    "message is %zu bytes long; an SMTP reply allows at most %d",
-		    len, MESSAGE_MAX);
+		    "message is %zu bytes long%s; an SMTP reply allows at most %d",
+		    sent, sent != len ? " with each '%' doubled" : "",
+		    MESSAGE_MAX);
 		return false;
 	}
 	rb->extra.message = strdup(value);
@@ -742,7 +745,6 @@ add_to_table(struct parser *ps, enum rule_kind kind, const struct token *pat,
 	struct policy *p = ps->policy;
 	struct ip_prefix prefix;
 	uint32_t existing;
-	char hint[64];
 
 	if (kind == RULE_CLIENT) {
 		switch (ip_prefix_parse(pat->text, &prefix)) {
@@ -758,12 +760,15 @@ add_to_table(struct parser *ps, enum rule_kind kind, const struct token *pat,
 			    "bad prefix length in '%s' (0-32 for IPv4, 0-128 "
 			    "for IPv6)", pat->text);
 			return false;
-		case IP_PREFIX_HOST_BITS:
+		case IP_PREFIX_HOST_BITS: {
+			char hint[64];
+
 			ip_prefix_format(&prefix, hint, sizeof(hint));
 			error_at(ps, pat, pat->col,
 			    "host bits set in '%s' (did you mean %s?)",
 			    pat->text, hint);
 			return false;
+		}
 		}
 		if (ip_table_add(p->clients, &prefix, index) != 0) {
 			out_of_memory(ps, pat);

@@ -223,7 +223,8 @@ main(int argc, char **argv)
 {
 	size_t rules = 1000000, evaluations = 1000000;
 	const char *keep = NULL;
-	char path[] = "/tmp/bench_policy.XXXXXX";
+	char temp_path[] = "/tmp/bench_policy.XXXXXX";
+	const char *path = temp_path;
 	struct policy_options opts;
 	struct diag_list diags;
 	struct policy *p;
@@ -231,7 +232,7 @@ main(int argc, char **argv)
 	double t0, load_seconds, *samples, total = 0;
 	long rss_before, rss_after, hwm;
 	size_t rejects = 0;
-	int opt, fd;
+	int opt;
 
 	rng_state = 42;
 	while ((opt = getopt(argc, argv, "n:e:k:s:")) != -1) {
@@ -261,9 +262,10 @@ main(int argc, char **argv)
 	}
 	s = shape_for(rules);
 	if (keep != NULL) {
-		snprintf(path, sizeof(path), "%s", keep);
+		path = keep;
 	} else {
-		fd = mkstemp(path);
+		int fd = mkstemp(temp_path);
+
 		if (fd < 0) {
 			perror("mkstemp");
 			return 1;
