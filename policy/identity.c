@@ -144,8 +144,12 @@ static void
 postfix_identity(struct tls_facts *out, const struct tls_macros *m,
     bool *ok)
 {
-	/* Postfix reports a subject only for a trusted chain. */
-	if (m->cert_subject == NULL || *m->cert_subject == '\0') {
+	/*
+	 * Postfix sends {cert_subject} only for a trusted chain, and then
+	 * even when the certificate has no CN (as "", which postfix_name
+	 * marks unusable), so presence alone means verified.
+	 */
+	if (m->cert_subject == NULL) {
 		out->verify = VERIFY_NOT_VERIFIED;
 		return;
 	}
@@ -251,9 +255,16 @@ sendmail_name(struct name_fact *name, const char *macro,
 		cn_count = dn_find(&dn->dn, DN_OID_CN, &cn);
 
 	if (macro == NULL) {
-		if (cn_count == 0)
+		/* An empty DN is no certificate at all: nothing to know. */
+		if (!dn_complete || dn->dn.count == 0)
 			return true;
 		name->known = true;
+		if (cn_count == 0) {
+			/* The whole DN is there and shows no CN at all. */
+			name->value = strdup("");
+			name->problem = cn_count_problem(0);
+			return name->value != NULL;
+		}
 		name->value = copy_bytes(cn->value, cn->value_len);
 		if (name->value == NULL)
 			return false;

@@ -757,10 +757,13 @@ START_TEST(postfix_unverified_peer)
 	ck_assert(!t.issuer_cn.known);
 	tls_facts_free(&t);
 
+	/* A trusted certificate without a CN: verified, but no usable name. */
 	m.cert_subject = "";
 	ck_assert(tls_facts_from_macros(&t, MTA_POSTFIX, &m));
-	ck_assert_int_eq(t.verify, VERIFY_NOT_VERIFIED);
-	ck_assert(!t.subject_cn.known);
+	ck_assert_int_eq(t.verify, VERIFY_VERIFIED);
+	ck_assert(t.subject_cn.known);
+	ck_assert(!t.subject_cn.usable);
+	ck_assert_str_eq(t.subject_cn.problem, "empty CN");
 	tls_facts_free(&t);
 }
 END_TEST
@@ -970,10 +973,11 @@ START_TEST(sendmail_bad_cns)
 	ck_assert_str_eq(t.subject_cn.value, "mx.partner.example");
 	tls_facts_free(&t);
 
-	/* Neither macro nor CN: the name is unknown. */
+	/* No macro, and the whole DN shows no CN: known to have none. */
 	sendmail_subject(&t, "/O=x", NULL);
-	ck_assert(!t.subject_cn.known);
-	ck_assert_ptr_null(t.subject_cn.value);
+	ck_assert(t.subject_cn.known);
+	ck_assert(!t.subject_cn.usable);
+	ck_assert_str_eq(t.subject_cn.problem, "certificate has no CN attribute");
 	tls_facts_free(&t);
 }
 END_TEST

@@ -1,0 +1,2479 @@
+/*
+ * check_evaluate.c - unit tests of policy_evaluate (policy/evaluate.c):
+ * every row of DESIGN section 4's reply table for Postfix- and
+ * Sendmail-style facts (built from macros as the daemon builds them),
+ * identity matching against the test PKI, crafted certificate names, rule
+ * matching within and across kinds, combined failures, monitor mode,
+ * message= and the snapshot holder.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsgate/evaluate.h"
+#include "tlsgate/facts.h"
+#include "tlsgate/identity.h"
+#include "tlsgate/policy.h"
+#include "tlsgate/rule.h"
+#include "tlsgate/snapshot.h"
+#include "../policy/policy_impl.h"      /* reference counts */
+#include "testutil.h"
+
+/* client.pem (tests/pki.sh) as each MTA reports it. */
+#define CLIENT_CN "client.partner.example"
+#define CA_CN "tlsgate Test CA"
+#define SM_CLIENT_SUBJECT "/O=Partner+20Inc/CN=client.partner.example"
+#define SM_CA_SUBJECT "/O=tlsgate+20test/CN=tlsgate+20Test+20CA"
+#define SM_CA_CN "tlsgate+20Test+20CA"
+#define SM_CA2_SUBJECT "/O=Elsewhere/CN=Other+20CA"
+#define PIN_CA "issuer_cn=\"tlsgate Test CA\""
+
+static const char *const class_names[] = {
+	[FAIL_NO_TLS] = "FAIL_NO_TLS",
+	[FAIL_TOO_WEAK] = "FAIL_TOO_WEAK",
+	[FAIL_NO_CERT] = "FAIL_NO_CERT",
+	[FAIL_NOT_AUTHORIZED] = "FAIL_NOT_AUTHORIZED",
+	[FAIL_CANNOT_EVALUATE] = "FAIL_CANNOT_EVALUATE",
+};
+
+static const char *
+class_name(enum failure_class c)
+{
+	return (unsigned)c < sizeof(class_names) / sizeof(*class_names) ?
+	    class_names[c] : "?";
+}
+
+/* ---- policies ---------------------------------------------------------- */
+
+static struct policy *
+load_policy_at(int line, const struct policy_options *opts, const char *text)
+{
+	struct policy_options defaults;
+	struct diag_list diags;
+	char *name = tu_pki_path("test.policy");
+	char first[768] = "";
+	struct policy *p;
+
+	if (opts == NULL) {
+		policy_options_init(&defaults);
+		opts = &defaults;
+	}
+	diag_list_init(&diags);
+	p = policy_load_buffer(name, text, strlen(text), opts, &diags);
+	for (size_t i = 0; i < diags.count; i++) {
+		if (diags.items[i].severity == DIAG_ERROR) {
+			diag_format(&diags.items[i], first, sizeof(first));
+			break;
+		}
+	}
+	ck_assert_msg(p != NULL && diags.errors == 0,
+	    "line %d: policy refused: %s\n%s", line, first, text);
+	diag_list_free(&diags);
+	free(name);
+	return p;
+}
+
+static struct policy *
+load_policyf_at(int line, const struct policy_options *opts,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static struct policy *
+load_policyf_at(int line, const struct policy_options *opts,
+    const char *fmt, ...)
+{
+	char text[8192];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ck_assert_msg(n >= 0 && (size_t)n < sizeof(text),
+	    "line %d: policy text too long", line);
+	return load_policy_at(line, opts, text);
+}
+
+/* Relative cert=/ca= paths resolve in the PKI directory. */
+#define LOAD(...) load_policyf_at(__LINE__, NULL, __VA_ARGS__)
+#define LOAD_OPTS(opts, ...) load_policyf_at(__LINE__, opts, __VA_ARGS__)
+
+static const char *
+action(bool tempfail)
+{
+	return tempfail ? " action=tempfail" : "";
+}
+
+/* ---- the PKI's fingerprints, as Sendmail reports them ----------------- */
+
+static struct {
+	char name[32];
+	char alg[8];
+	char hex[100];
+} fps[16];
+static size_t fp_count;
+
+static const char *
+pki_fp(const char *name, const char *alg)
+{
+	if (fp_count == 0) {
+		char *path = tu_pki_path("fingerprints");
+		char *text = tu_read_file(path, NULL);
+		char *line, *save = NULL;
+
+		ck_assert_msg(text != NULL, "cannot read %s", path);
+		for (line = strtok_r(text, "\n", &save); line != NULL &&
+		    fp_count < sizeof(fps) / sizeof(*fps);
+		    line = strtok_r(NULL, "\n", &save)) {
+			ck_assert_int_eq(sscanf(line, "%31s %7s %99s",
+			    fps[fp_count].name, fps[fp_count].alg,
+			    fps[fp_count].hex), 3);
+			fp_count++;
+		}
+		free(text);
+		free(path);
+	}
+	for (size_t i = 0; i < fp_count; i++)
+		if (strcmp(fps[i].name, name) == 0 &&
+		    strcmp(fps[i].alg, alg) == 0)
+			return fps[i].hex;
+	ck_abort_msg("no %s fingerprint of %s in the PKI", alg, name);
+	return NULL;
+}
+
+/* ---- sessions: facts built from macros as the daemon builds them ------- */
+
+struct session {
+	struct facts f;
+	struct tls_macros m;
+	bool tls_unknown;       /* the MTA's macros cannot be trusted */
+};
+
+static void
+session_client(struct session *s, const char *client)
+{
+	s->f.client_addr_known = client != NULL;
+	if (client != NULL)
+		ck_assert_msg(ip_addr_parse(client, &s->f.client_addr),
+		    "ip_addr_parse(\"%s\") failed", client);
+}
+
+static void
+session_init(struct session *s, enum mta_flavour mta, const char *client,
+    const char *sender)
+{
+	memset(s, 0, sizeof(*s));
+	facts_init(&s->f);
+	s->f.mta = mta;
+	session_client(s, client);
+	s->f.sender = sender;
+}
+
+/*
+ * After STARTTLS: the TLS macros both MTAs send.  Sendmail also sends
+ * {verify}: NO until a client certificate is set.
+ */
+static void
+session_tls(struct session *s, const char *version, const char *cipher,
+    const char *bits)
+{
+	s->m.tls_version = version;
+	s->m.cipher = cipher;
+	s->m.cipher_bits = bits;
+	if (s->f.mta == MTA_SENDMAIL)
+		s->m.verify = "NO";
+}
+
+static void
+session_tls13(struct session *s)
+{
+	session_tls(s, "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256");
+}
+
+static void
+session_tls12_128(struct session *s)
+{
+	session_tls(s, "TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256", "128");
+}
+
+/* Sendmail's certificate macros (xtext-encoded) and {verify}. */
+static void
+sendmail_cert(struct session *s, const char *verify, const char *subject,
+    const char *issuer, const char *cn_subject, const char *cn_issuer)
+{
+	s->m.verify = verify;
+	s->m.cert_subject = subject;
+	s->m.cert_issuer = issuer;
+	s->m.cn_subject = cn_subject;
+	s->m.cn_issuer = cn_issuer;
+}
+
+/* Postfix for a verified certificate: subject CN and issuer CN only. */
+static void
+postfix_cert(struct session *s, const char *subject_cn, const char *issuer)
+{
+	s->m.cert_subject = subject_cn;
+	s->m.cert_issuer = issuer;
+}
+
+/*
+ * client.pem, verified, as each MTA reports it; Sendmail with
+ * CertFingerprintAlgorithm=sha256.
+ */
+static void
+present_client(struct session *s)
+{
+	if (s->f.mta == MTA_POSTFIX) {
+		postfix_cert(s, CLIENT_CN, CA_CN);
+		return;
+	}
+	sendmail_cert(s, "OK", SM_CLIENT_SUBJECT, SM_CA_SUBJECT, CLIENT_CN,
+	    SM_CA_CN);
+	s->m.cert_fp = pki_fp("client", "sha256");
+	s->m.cert_md5 = NULL;
+}
+
+static void
+decide(const struct policy *p, struct session *s, enum policy_stage stage,
+    struct decision *d)
+{
+	tls_facts_free(&s->f.tls);
+	if (s->tls_unknown)
+		tls_facts_unknown(&s->f.tls);
+	else
+		ck_assert(tls_facts_from_macros(&s->f.tls, s->f.mta, &s->m));
+	/* Stale contents must not survive into the decision. */
+	memset(d, 0x5a, sizeof(*d));
+	policy_evaluate(p, &s->f, stage, d);
+}
+
+static void
+session_free(struct session *s)
+{
+	tls_facts_free(&s->f.tls);
+}
+
+/* ---- assertions -------------------------------------------------------- */
+
+static void
+expect_accept_at(int line, const struct decision *d)
+{
+	ck_assert_msg(d->verdict == VERDICT_ACCEPT,
+	    "line %d: expected accept, got %s %s %s %s (reason: %s)", line,
+	    verdict_name(d->verdict), d->code, d->ecode, d->text,
+	    decision_reason(d));
+	ck_assert_msg(d->failure_count == 0,
+	    "line %d: accept with %zu failures", line, d->failure_count);
+	ck_assert_msg(d->code[0] == '\0' && d->ecode[0] == '\0' &&
+	    d->text[0] == '\0' && d->milter_text[0] == '\0',
+	    "line %d: accept with a reply '%s %s %s'", line, d->code,
+	    d->ecode, d->text);
+	ck_assert_msg(strcmp(decision_reason(d), "") == 0,
+	    "line %d: accept with reason '%s'", line, decision_reason(d));
+}
+
+static void
+expect_reply_at(int line, const struct decision *d, enum verdict v,
+    const char *code, const char *ecode, const char *text)
+{
+	ck_assert_msg(d->verdict == v,
+	    "line %d: expected %s, got %s %s %s %s (reason: %s)", line,
+	    verdict_name(v), verdict_name(d->verdict), d->code, d->ecode,
+	    d->text, decision_reason(d));
+	ck_assert_msg(strcmp(d->code, code) == 0 &&
+	    strcmp(d->ecode, ecode) == 0,
+	    "line %d: expected %s %s, got %s %s (%s)", line, code, ecode,
+	    d->code, d->ecode, d->text);
+	ck_assert_msg(strcmp(d->text, text) == 0,
+	    "line %d: expected text '%s', got '%s'", line, text, d->text);
+	if (strchr(text, '%') == NULL)
+		ck_assert_msg(strcmp(d->milter_text, text) == 0,
+		    "line %d: milter text '%s' differs from '%s'", line,
+		    d->milter_text, text);
+	ck_assert_msg(d->failure_count >= 1 &&
+	    d->failure_count <= DECISION_MAX_RULES &&
+	    d->primary < d->failure_count,
+	    "line %d: %zu failures, primary %zu", line, d->failure_count,
+	    d->primary);
+	ck_assert_msg(decision_reason(d) == d->failures[d->primary].reason &&
+	    d->failures[d->primary].reason[0] != '\0',
+	    "line %d: the reason is not the primary failure's", line);
+}
+
+static void
+expect_failure_at(int line, const struct policy *p, const struct decision *d,
+    size_t i, unsigned rule_line, enum failure_class cls, bool tempfail,
+    bool monitor)
+{
+	const struct rule_failure *f;
+	const struct rule *r;
+
+	ck_assert_msg(i < d->failure_count, "line %d: no failure %zu (%zu)",
+	    line, i, d->failure_count);
+	f = &d->failures[i];
+	r = f->rule != DECISION_NO_RULE ? policy_rule(p, f->rule) : NULL;
+	ck_assert_msg(r != NULL, "line %d: failure %zu names no rule", line,
+	    i);
+	ck_assert_msg(r->line == rule_line,
+	    "line %d: failure %zu is of policy line %u, expected %u "
+	    "(reason: %s)", line, i, r->line, rule_line, f->reason);
+	ck_assert_msg(f->failure == cls,
+	    "line %d: failure %zu is %s, expected %s (reason: %s)", line, i,
+	    class_name(f->failure), class_name(cls), f->reason);
+	ck_assert_msg(f->tempfail == tempfail,
+	    "line %d: failure %zu tempfail=%d, expected %d", line, i,
+	    f->tempfail, tempfail);
+	ck_assert_msg(f->monitor == monitor,
+	    "line %d: failure %zu monitor=%d, expected %d", line, i,
+	    f->monitor, monitor);
+	ck_assert_msg(f->reason[0] != '\0', "line %d: failure %zu has no "
+	    "reason", line, i);
+}
+
+static void
+expect_only_failure_at(int line, const struct policy *p,
+    const struct decision *d, unsigned rule_line, enum failure_class cls,
+    bool tempfail)
+{
+	ck_assert_msg(d->failure_count == 1,
+	    "line %d: expected one failure, got %zu", line, d->failure_count);
+	ck_assert_msg(d->primary == 0, "line %d: primary %zu", line,
+	    d->primary);
+	expect_failure_at(line, p, d, 0, rule_line, cls, tempfail, false);
+}
+
+static void
+expect_reason_at(int line, const struct decision *d, const char *phrase)
+{
+	ck_assert_msg(strstr(decision_reason(d), phrase) != NULL,
+	    "line %d: reason '%s' lacks '%s'", line, decision_reason(d),
+	    phrase);
+}
+
+#define EXPECT_ACCEPT(d) expect_accept_at(__LINE__, d)
+#define EXPECT_REPLY(d, v, code, ecode, text) \
+	expect_reply_at(__LINE__, d, v, code, ecode, text)
+#define EXPECT_FAILURE(p, d, i, rl, cls, tf, mon) \
+	expect_failure_at(__LINE__, p, d, i, rl, cls, tf, mon)
+#define EXPECT_ONLY(p, d, rl, cls, tf) \
+	expect_only_failure_at(__LINE__, p, d, rl, cls, tf)
+#define EXPECT_REASON(d, phrase) expect_reason_at(__LINE__, d, phrase)
+
+/* The policy line of the i-th matched rule. */
+static unsigned
+matched_line(const struct policy *p, const struct decision *d, size_t i)
+{
+	ck_assert_uint_lt(i, d->matched_count);
+	ck_assert_ptr_nonnull(policy_rule(p, d->matched[i]));
+	return policy_rule(p, d->matched[i])->line;
+}
+
+/* Section 4 as a table, so that each test names the row it expects. */
+#define NO_TLS_TEXT "Must issue a STARTTLS command first"
+#define NO_CERT_TEXT "Client certificate required"
+#define NOT_AUTH_TEXT "Client certificate not authorized"
+#define CANNOT_TEXT "TLS policy cannot be evaluated"
+
+static void
+expect_row_at(int line, const struct decision *d, enum failure_class cls,
+    bool tempfail, const char *text)
+{
+	bool identity = cls == FAIL_NOT_AUTHORIZED;
+
+	expect_reply_at(line, d, tempfail ? VERDICT_TEMPFAIL : VERDICT_REJECT,
+	    tempfail ? "451" : identity ? "550" : "530",
+	    tempfail ? (identity ? "4.7.1" : "4.7.0") :
+	    (identity ? "5.7.1" : "5.7.0"), text);
+}
+
+#define EXPECT_ROW(d, cls, tf, text) expect_row_at(__LINE__, d, cls, tf, text)
+
+static void
+expect_cannot_at(int line, const struct policy *p, const struct decision *d,
+    unsigned rule_line, const char *phrase1, const char *phrase2)
+{
+	expect_reply_at(line, d, VERDICT_TEMPFAIL, "451", "4.3.5",
+	    CANNOT_TEXT);
+	expect_only_failure_at(line, p, d, rule_line, FAIL_CANNOT_EVALUATE,
+	    true);
+	if (phrase1 != NULL)
+		expect_reason_at(line, d, phrase1);
+	if (phrase2 != NULL)
+		expect_reason_at(line, d, phrase2);
+}
+
+#define EXPECT_CANNOT(p, d, rl, ph1, ph2) \
+	expect_cannot_at(__LINE__, p, d, rl, ph1, ph2)
+
+/* Loop index of the reply-table tests: bit 0 Sendmail, bit 1 tempfail. */
+static enum mta_flavour
+loop_mta(int i)
+{
+	return (i & 1) != 0 ? MTA_SENDMAIL : MTA_POSTFIX;
+}
+
+static bool
+loop_tempfail(int i)
+{
+	return (i & 2) != 0;
+}
+
+/* ==== Section 4, row by row ============================================ */
+
+START_TEST(row_no_starttls)
+{
+	enum mta_flavour mta = loop_mta(_i);
+	bool tf = loop_tempfail(_i);
+	struct policy *p = LOAD(
+	    "# TLS required\n"
+	    "client 192.0.2.0/24 encrypt%s\n"
+	    "client 198.51.100.0/24 verify subject_cn=" CLIENT_CN " " PIN_CA
+	    "%s\n"
+	    "default encrypt min_version=TLSv1.2%s\n",
+	    action(tf), action(tf), action(tf));
+	struct session s;
+	struct decision d;
+
+	/* No STARTTLS: no TLS macro at all (Sendmail: no {verify} either). */
+	session_init(&s, mta, "192.0.2.10", "a@example.net");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, tf, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 2, FAIL_NO_TLS, tf);
+	ck_assert_str_eq(decision_reason(&d), "no STARTTLS");
+	ck_assert_uint_eq(d.matched_count, 1);
+	ck_assert_uint_eq(matched_line(p, &d, 0), 2);
+
+	/* A verify rule is first of all a TLS rule. */
+	session_client(&s, "198.51.100.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, tf, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 3, FAIL_NO_TLS, tf);
+
+	/* So is min_version; here from the default rule. */
+	session_client(&s, "203.0.113.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, tf, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 4, FAIL_NO_TLS, tf);
+
+	/* The same sessions after STARTTLS. */
+	session_tls13(&s);
+	session_client(&s, "192.0.2.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_client(&s, "203.0.113.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	present_client(&s);
+	session_client(&s, "198.51.100.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(row_too_weak)
+{
+	enum mta_flavour mta = loop_mta(_i);
+	bool tf = loop_tempfail(_i);
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt min_version=TLSv1.3%s\n"
+	    "client 198.51.100.0/24 encrypt min_bits=256%s\n"
+	    "client 203.0.113.0/24 encrypt min_version=TLSv1.3 min_bits=256%s\n",
+	    action(tf), action(tf), action(tf));
+	struct session s;
+	struct decision d;
+
+	session_init(&s, mta, "192.0.2.10", "a@example.net");
+	session_tls12_128(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
+	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required");
+	EXPECT_ONLY(p, &d, 1, FAIL_TOO_WEAK, tf);
+	ck_assert_str_eq(d.failures[0].detail,
+	    "TLSv1.2, TLSv1.3 or higher required");
+	EXPECT_REASON(&d, "min_version=TLSv1.3");
+
+	session_client(&s, "198.51.100.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
+	    "Encryption too weak: 128 bits, 256 or more required");
+	EXPECT_ONLY(p, &d, 2, FAIL_TOO_WEAK, tf);
+	EXPECT_REASON(&d, "min_bits=256");
+
+	session_client(&s, "203.0.113.10");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
+	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required; "
+	    "128 bits, 256 or more required");
+	EXPECT_ONLY(p, &d, 3, FAIL_TOO_WEAK, tf);
+	EXPECT_REASON(&d, "min_version=TLSv1.3");
+	EXPECT_REASON(&d, "min_bits=256");
+
+	/* Only the bits short. */
+	session_tls(&s, "TLSv1.3", "TLS_AES_128_GCM_SHA256", "128");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
+	    "Encryption too weak: 128 bits, 256 or more required");
+
+	/* Exactly the minimum is enough. */
+	session_tls13(&s);
+	for (int i = 0; i < 3; i++) {
+		static const char *const clients[] = {
+			"192.0.2.10", "198.51.100.10", "203.0.113.10"
+		};
+
+		session_client(&s, clients[i]);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ACCEPT(&d);
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* The order SSLv3 < TLSv1 < TLSv1.1 < TLSv1.2 < TLSv1.3. */
+START_TEST(version_order)
+{
+	static const struct {
+		const char *version;
+		bool weak;
+	} cases[] = {
+		{ "SSLv3", true }, { "TLSv1", true }, { "TLSv1.1", false },
+		{ "TLSv1.2", false }, { "TLSv1.3", false },
+	};
+	struct policy *p = LOAD("default encrypt min_version=TLSv1.1\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.10", "a@example.net");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char text[128];
+
+		session_tls(&s, cases[i].version, "AES256-SHA", "256");
+		decide(p, &s, STAGE_MAIL, &d);
+		if (!cases[i].weak) {
+			EXPECT_ACCEPT(&d);
+			continue;
+		}
+		snprintf(text, sizeof(text), "Encryption too weak: %s, "
+		    "TLSv1.1 or higher required", cases[i].version);
+		EXPECT_ROW(&d, FAIL_TOO_WEAK, false, text);
+		EXPECT_ONLY(p, &d, 1, FAIL_TOO_WEAK, false);
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(row_no_cert)
+{
+	enum mta_flavour mta = loop_mta(_i);
+	bool tf = loop_tempfail(_i);
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 verify%s\n"
+	    "client 198.51.100.0/24 verify subject_cn=" CLIENT_CN " " PIN_CA
+	    "%s\n", action(tf), action(tf));
+	static const char *const clients[] = { "192.0.2.10", "198.51.100.10" };
+	struct session s;
+	struct decision d;
+
+	for (unsigned c = 0; c < 2; c++) {
+		/* TLS without a (verified) certificate. */
+		session_init(&s, mta, clients[c], "a@example.net");
+		session_tls13(&s);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NO_CERT, tf, NO_CERT_TEXT);
+		EXPECT_ONLY(p, &d, c + 1, FAIL_NO_CERT, tf);
+		if (mta == MTA_POSTFIX) {
+			EXPECT_REASON(&d, "smtpd_tls_ask_ccert");
+		} else {
+			EXPECT_REASON(&d, "verify=NO");
+
+			/* FAIL: the names are there but nobody vouches for
+			 * them; they must not count. */
+			present_client(&s);
+			s.m.verify = "FAIL";
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ROW(&d, FAIL_NO_CERT, tf, NO_CERT_TEXT);
+			EXPECT_ONLY(p, &d, c + 1, FAIL_NO_CERT, tf);
+			EXPECT_REASON(&d, "verify=FAIL");
+
+			s.m.verify = "NOT";
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ROW(&d, FAIL_NO_CERT, tf, NO_CERT_TEXT);
+			EXPECT_REASON(&d, "verify=NOT");
+
+			s.m.verify = "TRUSTED";
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ACCEPT(&d);
+		}
+		/* The verified certificate. */
+		present_client(&s);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ACCEPT(&d);
+		ck_assert_uint_eq(d.matched_count, 1);
+		session_free(&s);
+	}
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(row_not_authorized)
+{
+	enum mta_flavour mta = loop_mta(_i);
+	bool tf = loop_tempfail(_i);
+	const char *a = action(tf);
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject_cn=other.partner.example " PIN_CA
+	    "%s\n"
+	    "client 192.0.2.2 verify subject_cn=" CLIENT_CN
+	    " issuer_cn=\"Other CA\"%s\n"
+	    "client 192.0.2.3 verify subject=\"CN=other.partner.example,"
+	    "O=Partner Inc\"%s\n"
+	    "client 192.0.2.4 verify issuer=\"CN=Other CA,O=Elsewhere\"%s\n"
+	    "client 192.0.2.5 verify fingerprint=sha256:%s%s\n"
+	    "client 192.0.2.6 verify cert=client-other.pem%s\n"
+	    "client 192.0.2.7 verify ca=ca2.pem%s\n"
+	    "client 192.0.2.8 verify subject_cn=" CLIENT_CN " " PIN_CA
+	    " cert=client.pem ca=ca.pem%s\n"
+	    "client 192.0.2.9 verify subject=\"CN=client.partner.example,"
+	    "O=Partner Inc\" issuer=\"CN=tlsgate Test CA,O=tlsgate test\" "
+	    "fingerprint=sha256:%s%s\n",
+	    a, a, a, a, pki_fp("selfsigned", "sha256"), a, a, a, a,
+	    pki_fp("client", "sha256"), a);
+	/* Postfix cannot report DNs or fingerprints: see row_cannot. */
+	static const unsigned postfix_lines[] = { 1, 2, 6, 7 };
+	static const unsigned sendmail_lines[] = { 1, 2, 3, 4, 5, 6, 7 };
+	const unsigned *lines = mta == MTA_POSTFIX ? postfix_lines :
+	    sendmail_lines;
+	size_t nlines = mta == MTA_POSTFIX ? 4 : 7;
+	struct session s;
+	struct decision d;
+
+	session_init(&s, mta, NULL, "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	for (size_t i = 0; i < nlines; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", lines[i]);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, tf, NOT_AUTH_TEXT);
+		EXPECT_ONLY(p, &d, lines[i], FAIL_NOT_AUTHORIZED, tf);
+	}
+	/* The same certificate passes rules that describe it. */
+	session_client(&s, "192.0.2.8");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	if (mta == MTA_SENDMAIL) {
+		session_client(&s, "192.0.2.9");
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ACCEPT(&d);
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* Always 451 4.3.5, whatever the action; loop index 1 = action=tempfail. */
+START_TEST(row_cannot_evaluate)
+{
+	bool tf = _i != 0;
+	const char *a = action(tf);
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify fingerprint=sha256:%s%s\n"
+	    "client 192.0.2.2 verify subject=\"CN=client.partner.example,"
+	    "O=Partner Inc\"%s\n"
+	    "client 192.0.2.3 verify issuer=\"CN=tlsgate Test CA,"
+	    "O=tlsgate test\"%s\n"
+	    "client 192.0.2.4 verify%s\n"
+	    "client 192.0.2.5 encrypt%s\n"
+	    "client 192.0.2.6 encrypt min_bits=128%s\n"
+	    "client 192.0.2.7 encrypt min_version=TLSv1.2%s\n"
+	    "client 192.0.2.8 verify subject_cn=" CLIENT_CN " " PIN_CA "%s\n"
+	    "client 192.0.2.9 verify cert=client.pem%s\n",
+	    pki_fp("client", "sha256"), a, a, a, a, a, a, a, a, a);
+	struct session s;
+	struct decision d;
+
+	/* Postfix reports neither fingerprints nor DNs to a milter. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 1, "Postfix", "fingerprints");
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 2, "Postfix", "subject DN");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 3, "Postfix", "issuer DN");
+
+	/* Postfix with {cert_subject} but not {cert_issuer}. */
+	s.m.cert_issuer = NULL;
+	session_client(&s, "192.0.2.8");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 8, "{cert_issuer}", "milter_mail_macros");
+	session_client(&s, "192.0.2.9");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 9, "milter_mail_macros", NULL);
+	session_free(&s);
+
+	/* Sendmail without {verify} in confMILTER_MACROS_ENVFROM. */
+	session_init(&s, MTA_SENDMAIL, "192.0.2.4", "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	s.m.verify = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 4, "{verify}", "confMILTER_MACROS_ENVFROM");
+	session_client(&s, "192.0.2.8");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 8, "{verify}", "confMILTER_MACROS_ENVFROM");
+	/* ... which an encrypt rule does not need. */
+	session_client(&s, "192.0.2.5");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* Sendmail reporting md5 ({cert_md5}) to a sha256 rule. */
+	present_client(&s);
+	s.m.cert_fp = NULL;
+	s.m.cert_md5 = pki_fp("client", "md5");
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 1, "CertFingerprintAlgorithm", "sha256");
+
+	/* Sendmail reporting no fingerprint at all. */
+	s.m.cert_md5 = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 1, "{cert_fp}", "confMILTER_MACROS_ENVFROM");
+	session_free(&s);
+
+	/* TLS state unknown, on either MTA. */
+	for (int m = 0; m < 2; m++) {
+		enum mta_flavour mta = m ? MTA_SENDMAIL : MTA_POSTFIX;
+
+		session_init(&s, mta, "192.0.2.5", "a@example.net");
+		s.tls_unknown = true;
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_CANNOT(p, &d, 5, "{tls_version}", mta == MTA_POSTFIX ?
+		    "milter_mail_macros" : "confMILTER_MACROS_ENVFROM");
+		session_client(&s, "192.0.2.4");
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_CANNOT(p, &d, 4, "{tls_version}", NULL);
+		session_free(&s);
+	}
+
+	/* min_bits without {cipher_bits}, min_version of an unknown name. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.6", "a@example.net");
+	session_tls(&s, "TLSv1.3", "TLS_AES_256_GCM_SHA384", NULL);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 6, "{cipher_bits}", "milter_mail_macros");
+	session_tls(&s, "QUIC", "TLS_AES_256_GCM_SHA384", "256");
+	session_client(&s, "192.0.2.7");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 7, "unknown TLS version", "QUIC");
+	session_free(&s);
+
+	/* An MTA that is neither (no {verify}): never trusted to verify. */
+	session_init(&s, MTA_UNKNOWN, "192.0.2.4", "a@example.net");
+	session_tls13(&s);
+	s.m.cert_subject = CLIENT_CN;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 4, "{verify}", "not recognised");
+	session_free(&s);
+
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(cannot_evaluate_decision)
+{
+	struct policy *p = LOAD("client 192.0.2.0/24 encrypt message=\"x\"\n");
+	struct session s;
+	struct decision d;
+
+	/* Reuse a decision that holds a reject. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.10", "a@example.net");
+	decide(p, &s, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_REJECT);
+
+	decision_cannot_evaluate(&d, "no policy loaded");
+	ck_assert_int_eq(d.verdict, VERDICT_TEMPFAIL);
+	ck_assert_str_eq(d.code, "451");
+	ck_assert_str_eq(d.ecode, "4.3.5");
+	ck_assert_str_eq(d.text, CANNOT_TEXT);
+	ck_assert_str_eq(d.milter_text, CANNOT_TEXT);
+	ck_assert_uint_eq(d.matched_count, 0);
+	ck_assert_uint_eq(d.failure_count, 1);
+	ck_assert_uint_eq(d.primary, 0);
+	ck_assert_uint_eq(d.failures[0].rule, DECISION_NO_RULE);
+	ck_assert_int_eq(d.failures[0].failure, FAIL_CANNOT_EVALUATE);
+	ck_assert(d.failures[0].tempfail);
+	ck_assert(!d.failures[0].monitor);
+	ck_assert_str_eq(decision_reason(&d), "no policy loaded");
+	ck_assert_str_eq(verdict_name(d.verdict), "tempfail");
+
+	/* A reason is data, never a format. */
+	decision_cannot_evaluate(&d, "100% %s %n");
+	ck_assert_str_eq(decision_reason(&d), "100% %s %n");
+	ck_assert_str_eq(d.text, CANNOT_TEXT);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(names)
+{
+	ck_assert_str_eq(verdict_name(VERDICT_ACCEPT), "accept");
+	ck_assert_str_eq(verdict_name(VERDICT_REJECT), "reject");
+	ck_assert_str_eq(verdict_name(VERDICT_TEMPFAIL), "tempfail");
+	ck_assert_str_eq(verdict_name(VERDICT_WOULD_REJECT), "would-reject");
+	ck_assert_str_eq(verdict_name(VERDICT_WOULD_TEMPFAIL),
+	    "would-tempfail");
+	ck_assert_str_eq(stage_name(STAGE_MAIL), "mail");
+	ck_assert_str_eq(stage_name(STAGE_RCPT), "rcpt");
+}
+END_TEST
+
+/* ==== identities that must match ======================================= */
+
+/* Loop index: 0 Postfix, 1 Sendmail. */
+START_TEST(subject_and_issuer_cn)
+{
+	enum mta_flavour mta = _i ? MTA_SENDMAIL : MTA_POSTFIX;
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject_cn=" CLIENT_CN " " PIN_CA "\n"
+	    "client 192.0.2.2 verify subject_cn=a.example subject_cn="
+	    CLIENT_CN " issuer_cn=\"Other CA\" " PIN_CA "\n"
+	    "client 192.0.2.3 verify subject_cn=CLIENT.Partner.Example "
+	    "issuer_cn=\"TLSGATE TEST CA\"\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, mta, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 1);
+	ck_assert_uint_eq(matched_line(p, &d, 0), 1);
+	/* A repeated attribute means any of its values. */
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	/* CNs compare case-insensitively. */
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* The same names from another issuer do not pass line 1. */
+	session_client(&s, "192.0.2.1");
+	if (mta == MTA_POSTFIX)
+		postfix_cert(&s, CLIENT_CN, "Other CA");
+	else
+		sendmail_cert(&s, "OK", "/CN=client.partner.example",
+		    SM_CA2_SUBJECT, CLIENT_CN, "Other+20CA");
+	s.m.cert_fp = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+	EXPECT_REASON(&d, "Other CA");
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* subject_cn=.domain: any subdomain, not the domain itself. */
+START_TEST(subject_cn_parent)
+{
+	enum mta_flavour mta = _i ? MTA_SENDMAIL : MTA_POSTFIX;
+	static const struct {
+		const char *cn;
+		bool ok;
+	} cases[] = {
+		{ "mx.partner.example", true },
+		{ "a.b.partner.example", true },
+		{ "MX.PARTNER.EXAMPLE", true },
+		{ "partner.example", false },
+		{ "evilpartner.example", false },
+		{ "mx.partner.example.evil", false },
+		{ "mx.partner.example/CN=x", false },
+	};
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 verify subject_cn=.partner.example "
+	    PIN_CA "\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, mta, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char dn[128];
+
+		if (mta == MTA_POSTFIX) {
+			postfix_cert(&s, cases[i].cn, CA_CN);
+		} else {
+			snprintf(dn, sizeof(dn), "/O=Partner+20Inc/CN=%s",
+			    cases[i].cn);
+			sendmail_cert(&s, "OK", dn, SM_CA_SUBJECT, cases[i].cn,
+			    SM_CA_CN);
+		}
+		decide(p, &s, STAGE_MAIL, &d);
+		if (cases[i].ok) {
+			EXPECT_ACCEPT(&d);
+		} else {
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+			EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+		}
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* subject=/issuer=: RFC 4514 or one-line in the policy, RDN by RDN. */
+START_TEST(subject_dn_sendmail)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject=\"CN=client.partner.example,"
+	    "O=Partner Inc\" issuer=\"CN=tlsgate Test CA,O=tlsgate test\"\n"
+	    "client 192.0.2.2 verify subject=\"/O=Partner Inc/CN="
+	    "client.partner.example\"\n"
+	    "client 192.0.2.3 verify subject=\"cn=CLIENT.partner.example,"
+	    "o=partner inc\"\n"
+	    "client 192.0.2.4 verify subject=\"CN=client.partner.example\"\n"
+	    "client 192.0.2.5 verify subject=\"O=Partner Inc,"
+	    "CN=client.partner.example\"\n"
+	    "client 192.0.2.6 verify subject=\"CN=other.example\" "
+	    "subject=\"CN=client.partner.example,O=Partner Inc\"\n"
+	    "client 192.0.2.7 verify issuer=\"/O=tlsgate test/CN=tlsgate "
+	    "Test CA\"\n");
+	static const struct {
+		const char *client;
+		bool ok;
+	} cases[] = {
+		{ "192.0.2.1", true }, { "192.0.2.2", true },
+		{ "192.0.2.3", true },
+		{ "192.0.2.4", false },         /* an RDN missing */
+		{ "192.0.2.5", false },         /* RDNs in the other order */
+		{ "192.0.2.6", true }, { "192.0.2.7", true },
+	};
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		session_client(&s, cases[i].client);
+		decide(p, &s, STAGE_MAIL, &d);
+		if (cases[i].ok) {
+			EXPECT_ACCEPT(&d);
+		} else {
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+			EXPECT_ONLY(p, &d, (unsigned)i + 1,
+			    FAIL_NOT_AUTHORIZED, false);
+			EXPECT_REASON(&d, "subject DN");
+		}
+	}
+	/* The issuer of another CA fails line 1 and line 7. */
+	s.m.cert_issuer = SM_CA2_SUBJECT;
+	s.m.cn_issuer = "Other+20CA";
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_REASON(&d, "issuer DN");
+	session_client(&s, "192.0.2.7");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* Lower case without colons, as an admin may paste it. */
+static void
+compact_hex(const char *hex, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *hex != '\0' && o + 1 < size; hex++)
+		if (*hex != ':')
+			out[o++] = (char)(*hex >= 'A' && *hex <= 'F' ?
+			    *hex - 'A' + 'a' : *hex);
+	out[o] = '\0';
+}
+
+START_TEST(fingerprint_sendmail)
+{
+	char compact[80];
+	struct policy *p;
+	struct session s;
+	struct decision d;
+
+	compact_hex(pki_fp("client", "sha256"), compact, sizeof(compact));
+	p = LOAD(
+	    "client 192.0.2.1 verify fingerprint=sha256:%s\n"
+	    "client 192.0.2.2 verify fingerprint=sha1:%s\n"
+	    "client 192.0.2.3 verify fingerprint=md5:%s\n"
+	    "client 192.0.2.4 verify fingerprint=sha256:%s "
+	    "fingerprint=SHA256:%s\n",
+	    pki_fp("client", "sha256"), pki_fp("client", "sha1"),
+	    pki_fp("client", "md5"), pki_fp("selfsigned", "sha256"), compact);
+
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_client(&s, "192.0.2.4");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* CertFingerprintAlgorithm=sha1; the default md5 in {cert_md5}. */
+	s.m.cert_fp = pki_fp("client", "sha1");
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	s.m.cert_fp = NULL;
+	s.m.cert_md5 = pki_fp("client", "md5");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* selfsigned.pem: the same names, another certificate. */
+	sendmail_cert(&s, "OK", SM_CLIENT_SUBJECT, SM_CLIENT_SUBJECT,
+	    CLIENT_CN, CLIENT_CN);
+	s.m.cert_md5 = NULL;
+	s.m.cert_fp = pki_fp("selfsigned", "sha256");
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+	EXPECT_REASON(&d, pki_fp("selfsigned", "sha256"));
+	EXPECT_REASON(&d, "fingerprint");
+
+	/* client-ca2.pem's md5 against the md5 rule. */
+	s.m.cert_fp = NULL;
+	s.m.cert_md5 = pki_fp("client-ca2", "md5");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 3, FAIL_NOT_AUTHORIZED, false);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* cert=FILE under Sendmail: by fingerprint, else by subject and issuer DN. */
+START_TEST(cert_sendmail)
+{
+	struct policy *p = LOAD("client 192.0.2.0/24 verify cert=client.pem\n");
+	char *path = tu_pki_path("client.pem");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	/* md5 only: the file's md5 is compared. */
+	s.m.cert_fp = NULL;
+	s.m.cert_md5 = pki_fp("client", "md5");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	/* No fingerprint at all: the DNs. */
+	s.m.cert_md5 = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* selfsigned.pem looks like client.pem but for the issuer. */
+	sendmail_cert(&s, "OK", SM_CLIENT_SUBJECT, SM_CLIENT_SUBJECT,
+	    CLIENT_CN, CLIENT_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+	EXPECT_REASON(&d, path);
+	/* ... and its fingerprint with client.pem's names: refused too. */
+	sendmail_cert(&s, "OK", SM_CLIENT_SUBJECT, SM_CA_SUBJECT, CLIENT_CN,
+	    SM_CA_CN);
+	s.m.cert_fp = pki_fp("selfsigned", "sha256");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	s.m.cert_fp = pki_fp("client-ca2", "sha1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	free(path);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* cert=FILE under Postfix: subject CN + issuer CN (or O). */
+START_TEST(cert_postfix)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify cert=client.pem\n"
+	    "client 192.0.2.2 verify cert=bundle.pem\n"
+	    "client 192.0.2.3 verify cert=client-nocn-ca.pem\n");
+	char *path = tu_pki_path("client.pem");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	postfix_cert(&s, CLIENT_CN, CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	postfix_cert(&s, CLIENT_CN, "Other CA");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+	EXPECT_REASON(&d, path);
+	postfix_cert(&s, "other.partner.example", CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+
+	/* Any certificate of a bundle. */
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	postfix_cert(&s, CLIENT_CN, CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	postfix_cert(&s, "third.partner.example", CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_REASON(&d, "bundle.pem");
+
+	/* An issuer without a CN: Postfix reports its O. */
+	session_client(&s, "192.0.2.3");
+	postfix_cert(&s, CLIENT_CN, "NoCN Authority");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	postfix_cert(&s, CLIENT_CN, CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	free(path);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ca=FILE: the issuer DN under Sendmail, the issuer CN (or O) under Postfix. */
+START_TEST(ca_match)
+{
+	enum mta_flavour mta = _i ? MTA_SENDMAIL : MTA_POSTFIX;
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify ca=ca.pem\n"
+	    "client 192.0.2.2 verify ca=ca-nocn.pem\n"
+	    "client 192.0.2.3 verify ca=ca2.pem ca=ca.pem\n");
+	char *path = tu_pki_path("ca.pem");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, mta, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 2, FAIL_NOT_AUTHORIZED, false);
+
+	/* client-ca2.pem: issued by Other CA. */
+	if (mta == MTA_POSTFIX)
+		postfix_cert(&s, CLIENT_CN, "Other CA");
+	else
+		sendmail_cert(&s, "OK", "/CN=client.partner.example",
+		    SM_CA2_SUBJECT, CLIENT_CN, "Other+20CA");
+	s.m.cert_fp = NULL;
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+	EXPECT_REASON(&d, path);
+	EXPECT_REASON(&d, "Other CA");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* client-nocn-ca.pem: issuer O=NoCN Authority, no CN. */
+	if (mta == MTA_POSTFIX)
+		postfix_cert(&s, CLIENT_CN, "NoCN Authority");
+	else
+		sendmail_cert(&s, "OK", "/CN=client.partner.example",
+		    "/O=NoCN+20Authority", CLIENT_CN, NULL);
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	free(path);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ==== crafted names never pass ========================================= */
+
+/*
+ * A CN "evil.example/CN=client.partner.example" from a trusted CA: older
+ * OpenSSL writes the one-line DN without escaping "/", so it reads as two
+ * CNs; OpenSSL 3 writes "\/".
+ */
+START_TEST(crafted_slash)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject_cn=" CLIENT_CN " " PIN_CA "\n"
+	    "client 192.0.2.2 verify subject_cn=.partner.example " PIN_CA "\n"
+	    "client 192.0.2.3 verify subject_cn=" CLIENT_CN "\n"
+	    "client 192.0.2.4 verify subject_cn=.partner.example\n"
+	    "client 192.0.2.5 verify subject=\"CN=client.partner.example,"
+	    "O=Evil\"\n");
+	static const struct {
+		const char *subject, *cn;
+	} sendmail[] = {
+		/* old OpenSSL: "/" unescaped */
+		{ "/O=Evil/CN=evil.example/CN=client.partner.example",
+		  "evil.example/CN=client.partner.example" },
+		/* a Sendmail that took the last CN of what it parsed */
+		{ "/O=Evil/CN=evil.example/CN=client.partner.example",
+		  "client.partner.example" },
+		/* OpenSSL 3: "\/", xtext "+5C/" */
+		{ "/O=Evil/CN=evil.example+5C/CN=client.partner.example",
+		  "evil.example/CN=client.partner.example" },
+		/* no DN reported, only the CN */
+		{ NULL, "evil.example/CN=client.partner.example" },
+	};
+	struct session s;
+	struct decision d;
+
+	for (size_t i = 0; i < sizeof(sendmail) / sizeof(*sendmail); i++) {
+		session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+		session_tls13(&s);
+		sendmail_cert(&s, "OK", sendmail[i].subject, SM_CA_SUBJECT,
+		    sendmail[i].cn, SM_CA_CN);
+		for (unsigned c = 1; c <= 4; c++) {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+			session_client(&s, addr);
+			decide(p, &s, STAGE_MAIL, &d);
+			ck_assert_msg(d.verdict == VERDICT_REJECT,
+			    "case %zu rule %u: %s %s %s", i, c,
+			    verdict_name(d.verdict), d.code, d.text);
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+			EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+		}
+		/* Nor does its DN pass for client.partner.example's. */
+		if (sendmail[i].subject != NULL) {
+			session_client(&s, "192.0.2.5");
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+		}
+		session_free(&s);
+	}
+
+	/* Postfix sends the CN whole. */
+	session_init(&s, MTA_POSTFIX, NULL, "a@example.net");
+	session_tls13(&s);
+	postfix_cert(&s, "evil.example/CN=client.partner.example", CA_CN);
+	for (unsigned c = 1; c <= 4; c++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+		EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* two-cn.pem: CN=client.partner.example and CN=evil.example. */
+START_TEST(crafted_two_cn)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject_cn=" CLIENT_CN " " PIN_CA "\n"
+	    "client 192.0.2.2 verify subject_cn=evil.example " PIN_CA "\n"
+	    "client 192.0.2.3 verify cert=two-cn.pem\n"
+	    "client 192.0.2.4 verify subject_cn=" CLIENT_CN " " PIN_CA "\n");
+	static const char *const cns[] = {
+		"evil.example", "client.partner.example"
+	};
+	struct session s;
+	struct decision d;
+
+	for (size_t i = 0; i < 2; i++) {
+		session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+		session_tls13(&s);
+		sendmail_cert(&s, "OK",
+		    "/O=Evil/CN=evil.example/CN=client.partner.example",
+		    SM_CA_SUBJECT, cns[i], SM_CA_CN);
+		for (unsigned c = 1; c <= 2; c++) {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+			session_client(&s, addr);
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+			EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+			EXPECT_REASON(&d, "2 CN");
+		}
+		session_free(&s);
+	}
+
+	/* Under Postfix a file with two CNs is no identity by name. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.3", "a@example.net");
+	session_tls13(&s);
+	for (size_t i = 0; i < 2; i++) {
+		postfix_cert(&s, cns[i], CA_CN);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+		EXPECT_ONLY(p, &d, 3, FAIL_NOT_AUTHORIZED, false);
+	}
+	session_free(&s);
+
+	/* Two CNs in the issuer. */
+	session_init(&s, MTA_SENDMAIL, "192.0.2.4", "a@example.net");
+	session_tls13(&s);
+	sendmail_cert(&s, "OK", SM_CLIENT_SUBJECT,
+	    "/O=Evil/CN=Evil+20CA/CN=tlsgate+20Test+20CA", CLIENT_CN,
+	    SM_CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 4, FAIL_NOT_AUTHORIZED, false);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(crafted_empty_cn)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject_cn=" CLIENT_CN " " PIN_CA "\n"
+	    "client 192.0.2.2 verify subject_cn=.partner.example " PIN_CA "\n"
+	    "client 192.0.2.3 verify " PIN_CA "\n");
+	static const char *const subjects[] = {
+		"/O=Partner+20Inc/CN=", "/O=Partner+20Inc", NULL
+	};
+	struct session s;
+	struct decision d;
+
+	for (size_t i = 0; i < sizeof(subjects) / sizeof(*subjects); i++) {
+		session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+		session_tls13(&s);
+		sendmail_cert(&s, "OK", subjects[i], SM_CA_SUBJECT, "",
+		    SM_CA_CN);
+		for (unsigned c = 1; c <= 2; c++) {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+			session_client(&s, addr);
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+			EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+			EXPECT_REASON(&d, "empty CN");
+		}
+		session_free(&s);
+	}
+
+	/* No {cn_subject} sent, and the whole DN shows no CN: refused. */
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	sendmail_cert(&s, "OK", "/O=Partner+20Inc", SM_CA_SUBJECT, NULL,
+	    SM_CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_REASON(&d, "certificate has no CN attribute");
+	session_free(&s);
+
+	/* An empty issuer CN pins nothing. */
+	session_init(&s, MTA_SENDMAIL, "192.0.2.3", "a@example.net");
+	session_tls13(&s);
+	sendmail_cert(&s, "OK", SM_CLIENT_SUBJECT, "/O=tlsgate+20test/CN=",
+	    CLIENT_CN, "");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	session_free(&s);
+
+	/*
+	 * Postfix sends {cert_subject} "" for a trusted certificate without
+	 * a CN: verified, so a plain pinned rule passes, but no name rule.
+	 */
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	postfix_cert(&s, "", CA_CN);
+	for (unsigned c = 1; c <= 2; c++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+		EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+		EXPECT_REASON(&d, "empty CN");
+	}
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACCEPT);
+	ck_assert_uint_eq(d.failure_count, 0);
+	/* An empty {cert_issuer} never pins the issuer. */
+	postfix_cert(&s, CLIENT_CN, "");
+	for (unsigned c = 1; c <= 3; c++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+		EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+		EXPECT_REASON(&d, "empty CN");
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* nul-cn.pem: CN "good.example\0.evil.example". */
+START_TEST(crafted_nul_cn)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify subject_cn=good.example " PIN_CA "\n"
+	    "client 192.0.2.2 verify subject_cn=.evil.example " PIN_CA "\n"
+	    "client 192.0.2.3 verify subject_cn=.example " PIN_CA "\n"
+	    "client 192.0.2.4 verify cert=nul-cn.pem\n");
+	static const char *const subjects[] = {
+		/* OpenSSL writes the NUL as \x00; xtext turns "\" into +5C */
+		"/O=Evil/CN=good.example+5Cx00.evil.example", NULL
+	};
+	struct session s;
+	struct decision d;
+
+	for (size_t i = 0; i < sizeof(subjects) / sizeof(*subjects); i++) {
+		session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+		session_tls13(&s);
+		sendmail_cert(&s, "OK", subjects[i], SM_CA_SUBJECT,
+		    "good.example+00.evil.example", SM_CA_CN);
+		for (unsigned c = 1; c <= 3; c++) {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+			session_client(&s, addr);
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false,
+			    NOT_AUTH_TEXT);
+			EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+			EXPECT_REASON(&d, "NUL");
+		}
+		session_free(&s);
+	}
+
+	/* Postfix cannot send a NUL; what a C string makes of it must not
+	 * pass for the certificate file with the NUL name. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.4", "a@example.net");
+	session_tls13(&s);
+	postfix_cert(&s, "good.example", CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 4, FAIL_NOT_AUTHORIZED, false);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* Sendmail cuts a DN at 255 bytes: a DN that long may not be whole. */
+START_TEST(crafted_long_dn)
+{
+	char o254[256], o255[256], o269[256];
+	char dn254[300], dn255[300], dn269[300];
+	struct policy *p;
+	struct session s;
+	struct decision d;
+
+	/* "/O=" + n x "A" + "/CN=client.partner.example": 29 + n bytes. */
+	memset(o254, 'A', 225);
+	o254[225] = '\0';
+	memset(o255, 'A', 226);
+	o255[226] = '\0';
+	memset(o269, 'A', 240);
+	o269[240] = '\0';
+	snprintf(dn254, sizeof(dn254), "/O=%s/CN=" CLIENT_CN, o254);
+	snprintf(dn255, sizeof(dn255), "/O=%s/CN=" CLIENT_CN, o255);
+	snprintf(dn269, sizeof(dn269), "/O=%s/CN=" CLIENT_CN, o269);
+	ck_assert_uint_eq(strlen(dn254), 254);
+	ck_assert_uint_eq(strlen(dn255), 255);
+	dn269[255] = '\0';              /* what Sendmail sends */
+	p = LOAD(
+	    "client 192.0.2.1 verify subject=\"CN=" CLIENT_CN ",O=%s\"\n"
+	    "client 192.0.2.2 verify subject=\"CN=" CLIENT_CN ",O=%s\"\n"
+	    "client 192.0.2.3 verify subject=\"CN=" CLIENT_CN ",O=%s\"\n"
+	    "client 192.0.2.4 verify subject=\"/O=%.*s\"\n"
+	    "client 192.0.2.5 verify subject_cn=" CLIENT_CN " " PIN_CA "\n",
+	    o254, o255, o269, 252, dn269 + 3);
+
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	sendmail_cert(&s, "OK", dn254, SM_CA_SUBJECT, CLIENT_CN, SM_CA_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	s.m.cert_subject = dn255;
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 2, "255", NULL);
+
+	/* Cut: neither the whole DN nor the cut text may match. */
+	s.m.cert_subject = dn269;
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 3, "255", NULL);
+	session_client(&s, "192.0.2.4");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 4, "255", NULL);
+	/*
+	 * {cn_subject} comes whole, but the cut DN could hide a second CN:
+	 * the name is not trusted (refused, never accepted).
+	 */
+	session_client(&s, "192.0.2.5");
+	decide(p, &s, STAGE_MAIL, &d);
+	ck_assert_msg(d.verdict == VERDICT_REJECT ||
+	    d.verdict == VERDICT_TEMPFAIL, "%s %s %s", verdict_name(d.verdict),
+	    d.code, d.text);
+	ck_assert_uint_eq(d.failure_count, 1);
+	ck_assert_uint_eq(policy_rule(p, d.failures[0].rule)->line, 5);
+	ck_assert_int_ne(d.failures[0].failure, FAIL_NO_CERT);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ==== which rules apply ================================================= */
+
+START_TEST(client_most_specific)
+{
+	static const struct {
+		const char *addr;
+		unsigned line;          /* 0: accepted */
+	} cases[] = {
+		{ "192.0.2.7", 0 }, { "192.0.2.8", 1 }, { "192.0.2.255", 1 },
+		{ "2001:db8::7", 0 }, { "2001:db8::8", 3 },
+		{ "IPv6:2001:db8::8", 3 }, { "[2001:db8:ffff::1]", 3 },
+		{ "IPv6:2001:db8::7", 0 },
+		{ "::ffff:192.0.2.8", 1 }, { "::ffff:192.0.2.7", 0 },
+		{ "198.51.100.1", 0 }, { "2001:db9::1", 0 },
+	};
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt\n"
+	    "client 192.0.2.7 none\n"
+	    "client 2001:db8::/32 encrypt\n"
+	    "client 2001:db8::7 none\n");
+	struct session s;
+	struct decision d;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		session_init(&s, i % 2 ? MTA_SENDMAIL : MTA_POSTFIX,
+		    cases[i].addr, "a@example.net");
+		decide(p, &s, STAGE_MAIL, &d);
+		if (cases[i].line == 0) {
+			EXPECT_ACCEPT(&d);
+		} else {
+			EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+			EXPECT_ONLY(p, &d, cases[i].line, FAIL_NO_TLS, false);
+		}
+		session_free(&s);
+	}
+	/* The exempt host matched its own rule, not none at all. */
+	session_init(&s, MTA_POSTFIX, "::ffff:192.0.2.7", "a@example.net");
+	decide(p, &s, STAGE_MAIL, &d);
+	ck_assert_uint_eq(d.matched_count, 1);
+	ck_assert_uint_eq(matched_line(p, &d, 0), 2);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* "none" exempts within its own kind only. */
+START_TEST(across_kinds)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.7 none\n"
+	    "sender example.com encrypt\n"
+	    "listener mx none\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.7", "a@example.com");
+	s.f.listener = "mx";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 2, FAIL_NO_TLS, false);
+	ck_assert_uint_eq(d.matched_count, 3);
+	ck_assert_uint_eq(matched_line(p, &d, 0), 1);
+	ck_assert_uint_eq(matched_line(p, &d, 1), 3);
+	ck_assert_uint_eq(matched_line(p, &d, 2), 2);
+
+	s.f.sender = "a@example.org";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 2);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* default: only when no client, client-host or listener rule matched. */
+START_TEST(default_rule)
+{
+	struct policy *p = LOAD(
+	    "default encrypt\n"
+	    "client 192.0.2.7 none\n"
+	    "client-host .partner.example none\n"
+	    "listener internal none\n"
+	    "sender example.com none\n");
+	struct session s;
+	struct decision d;
+
+	/* A matching sender rule does not replace the default. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.8", "a@example.com");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, false);
+	ck_assert_uint_eq(d.matched_count, 2);
+	ck_assert_uint_eq(matched_line(p, &d, 0), 1);
+	ck_assert_uint_eq(matched_line(p, &d, 1), 5);
+
+	/* A matching "client ... none" does. */
+	session_client(&s, "192.0.2.7");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(matched_line(p, &d, 0), 2);
+
+	/* So does a verified client hostname... */
+	session_client(&s, "192.0.2.8");
+	s.f.client_host = facts_verified_host(MTA_POSTFIX,
+	    "mail.partner.example", NULL);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	/* ... but not one the MTA could not verify. */
+	s.f.client_host = facts_verified_host(MTA_POSTFIX, "unknown", NULL);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, false);
+	s.f.mta = MTA_SENDMAIL;
+	s.f.client_host = facts_verified_host(MTA_SENDMAIL,
+	    "mail.partner.example", "FORGED");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, false);
+	s.f.client_host = facts_verified_host(MTA_SENDMAIL,
+	    "mail.partner.example", "OK");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	s.f.client_host = NULL;
+
+	/* A matching listener too. */
+	s.f.listener = "internal";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	s.f.listener = "mx";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, false);
+
+	/* No client address: the default still applies. */
+	session_client(&s, NULL);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, false);
+	session_tls13(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(client_host_rules)
+{
+	static const struct {
+		const char *name;
+		unsigned line;
+	} cases[] = {
+		{ "a.partner.example", 1 }, { "deep.a.partner.example", 1 },
+		{ "A.Partner.Example", 1 },
+		{ "mx.partner.example", 0 }, { "MX.PARTNER.EXAMPLE", 0 },
+		{ "legacy.mx.partner.example", 1 },
+		{ "partner.example", 0 }, { "evilpartner.example", 0 },
+		{ "a.partner.example.evil", 0 },
+	};
+	struct policy *p = LOAD(
+	    "client-host .partner.example encrypt\n"
+	    "client-host mx.partner.example none\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.net");
+	/* Not verified: no client-host rule applies. */
+	s.f.client_host = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		s.f.client_host = facts_verified_host(MTA_POSTFIX,
+		    cases[i].name, NULL);
+		ck_assert_ptr_nonnull(s.f.client_host);
+		decide(p, &s, STAGE_MAIL, &d);
+		if (cases[i].line == 0) {
+			EXPECT_ACCEPT(&d);
+		} else {
+			EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+			EXPECT_ONLY(p, &d, cases[i].line, FAIL_NO_TLS, false);
+		}
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(listener_rules)
+{
+	struct policy *p = LOAD(
+	    "listener submission encrypt action=tempfail\n"
+	    "listener smtp none\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
+	s.f.listener = "submission";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, true, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, true);
+	s.f.listener = "smtp";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 1);
+	s.f.listener = "submissions";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 0);
+	s.f.listener = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	s.f.listener = "submission";
+	session_tls13(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* address > domain > nearest .parent; "<>" is the null sender. */
+START_TEST(sender_specificity)
+{
+	static const struct {
+		const char *sender;
+		bool tls;
+		unsigned line;
+		enum failure_class cls;
+	} cases[] = {
+		{ "ceo@bank.example", false, 0, 0 },
+		{ "CEO@Bank.Example", false, 0, 0 },
+		{ "clerk@bank.example", false, 2, FAIL_NO_TLS },
+		{ "clerk@bank.example", true, 0, 0 },
+		{ "x@branch.bank.example", true, 3, FAIL_NO_CERT },
+		{ "x@deep.branch.bank.example", true, 3, FAIL_NO_CERT },
+		{ "x@other.example", true, 4, FAIL_TOO_WEAK },
+		{ "x@example", true, 0, 0 },
+		{ "x@example.org", false, 0, 0 },
+		{ "ceo@evilbank.example", true, 4, FAIL_TOO_WEAK },
+	};
+	struct policy *p = LOAD(
+	    "sender ceo@bank.example none\n"
+	    "sender bank.example encrypt\n"
+	    "sender .bank.example verify\n"
+	    "sender .example encrypt min_version=TLSv1.3\n"
+	    "sender <> encrypt action=tempfail\n");
+	struct session s;
+	struct decision d;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		session_init(&s, MTA_POSTFIX, "192.0.2.1", cases[i].sender);
+		if (cases[i].tls)
+			session_tls12_128(&s);
+		decide(p, &s, STAGE_MAIL, &d);
+		if (cases[i].line == 0) {
+			EXPECT_ACCEPT(&d);
+		} else {
+			ck_assert_msg(d.verdict == VERDICT_REJECT,
+			    "%s: %s", cases[i].sender, d.text);
+			EXPECT_ONLY(p, &d, cases[i].line, cases[i].cls, false);
+		}
+		session_free(&s);
+	}
+	/* The null sender. */
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, true, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 5, FAIL_NO_TLS, true);
+	/* An unknown sender matches no sender rule. */
+	s.f.sender = NULL;
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 0);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* RCPT uses only the recipient rule; MAIL ignores recipient rules. */
+START_TEST(recipient_stage)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt\n"
+	    "sender example.net encrypt\n"
+	    "recipient secure.example encrypt\n"
+	    "recipient ceo@example.com verify subject_cn=" CLIENT_CN " "
+	    PIN_CA "\n"
+	    "default encrypt\n");
+	struct session s;
+	struct decision d;
+
+	/* No client rule; default met after STARTTLS... so start plain and
+	 * with a client rule: the MAIL rules do not come back at RCPT. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.10", "a@example.net");
+	s.f.recipient = "a@secure.example";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	ck_assert_uint_eq(d.failure_count, 2);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_TLS, false, false);
+	EXPECT_FAILURE(p, &d, 1, 2, FAIL_NO_TLS, false, false);
+	ck_assert_uint_eq(d.matched_count, 2);
+
+	/* Two recipients, one of which requires TLS. */
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 3, FAIL_NO_TLS, false);
+	ck_assert_uint_eq(d.matched_count, 1);
+	s.f.recipient = "b@other.example";
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 0);
+	s.f.recipient = "x@sub.secure.example";
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ACCEPT(&d);
+	s.f.recipient = NULL;
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* MAIL with TLS but no certificate passes; the CEO's RCPT does not. */
+	session_tls13(&s);
+	s.f.recipient = "ceo@example.com";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+	EXPECT_ONLY(p, &d, 4, FAIL_NO_CERT, false);
+	s.f.recipient = "cfo@example.com";
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ACCEPT(&d);
+	present_client(&s);
+	s.f.recipient = "CEO@Example.Com";
+	decide(p, &s, STAGE_RCPT, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 1);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ==== several failures ================================================== */
+
+START_TEST(reject_beats_tempfail)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 verify action=tempfail\n"
+	    "sender example.com encrypt min_bits=256\n");
+	struct policy *q = LOAD(
+	    "client 192.0.2.0/24 verify\n"
+	    "sender example.com encrypt min_bits=256 action=tempfail\n");
+	struct policy *r = LOAD(
+	    "client 192.0.2.0/24 verify fingerprint=sha256:%s\n"
+	    "listener mx encrypt min_version=TLSv1.3\n",
+	    pki_fp("client", "sha256"));
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	session_tls12_128(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, false,
+	    "Encryption too weak: 128 bits, 256 or more required");
+	ck_assert_uint_eq(d.failure_count, 2);
+	ck_assert_uint_eq(d.primary, 1);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_CERT, true, false);
+	EXPECT_FAILURE(p, &d, 1, 2, FAIL_TOO_WEAK, false, false);
+
+	decide(q, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+	ck_assert_uint_eq(d.failure_count, 2);
+	ck_assert_uint_eq(d.primary, 0);
+	EXPECT_FAILURE(q, &d, 0, 1, FAIL_NO_CERT, false, false);
+	EXPECT_FAILURE(q, &d, 1, 2, FAIL_TOO_WEAK, true, false);
+
+	/* Cannot evaluate (always tempfail) loses to a reject too. */
+	present_client(&s);
+	s.f.listener = "mx";
+	decide(r, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, false,
+	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required");
+	ck_assert_uint_eq(d.failure_count, 2);
+	ck_assert_uint_eq(d.primary, 1);
+	EXPECT_FAILURE(r, &d, 0, 1, FAIL_CANNOT_EVALUATE, true, false);
+	EXPECT_FAILURE(r, &d, 1, 2, FAIL_TOO_WEAK, false, false);
+	session_free(&s);
+	policy_unref(p);
+	policy_unref(q);
+	policy_unref(r);
+}
+END_TEST
+
+START_TEST(two_tempfails)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 verify action=tempfail\n"
+	    "client-host .partner.example encrypt min_version=TLSv1.3 "
+	    "action=tempfail\n"
+	    "listener mx encrypt min_bits=256 action=tempfail\n"
+	    "sender example.com verify fingerprint=sha256:%s "
+	    "action=tempfail\n",
+	    pki_fp("client", "sha256"));
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	s.f.client_host = facts_verified_host(MTA_POSTFIX,
+	    "mail.partner.example", NULL);
+	s.f.listener = "mx";
+	session_tls12_128(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	/* The first failure in kind order gives the reply. */
+	EXPECT_ROW(&d, FAIL_NO_CERT, true, NO_CERT_TEXT);
+	ck_assert_uint_eq(d.failure_count, 4);
+	ck_assert_uint_eq(d.matched_count, 4);
+	ck_assert_uint_eq(d.primary, 0);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_CERT, true, false);
+	EXPECT_FAILURE(p, &d, 1, 2, FAIL_TOO_WEAK, true, false);
+	EXPECT_FAILURE(p, &d, 2, 3, FAIL_TOO_WEAK, true, false);
+	EXPECT_FAILURE(p, &d, 3, 4, FAIL_NO_CERT, true, false);
+	ck_assert_str_eq(d.failures[1].detail,
+	    "TLSv1.2, TLSv1.3 or higher required");
+	ck_assert_str_eq(d.failures[2].detail,
+	    "128 bits, 256 or more required");
+
+	/* With the certificate: the too-weak tempfails and a 4.3.5. */
+	present_client(&s);
+	decide(p, &s, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_TEMPFAIL);
+	ck_assert_str_eq(d.text,
+	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required");
+	ck_assert_str_eq(d.code, "451");
+	ck_assert_str_eq(d.ecode, "4.7.0");
+	ck_assert_uint_eq(d.failure_count, 3);
+	EXPECT_FAILURE(p, &d, 0, 2, FAIL_TOO_WEAK, true, false);
+	EXPECT_FAILURE(p, &d, 1, 3, FAIL_TOO_WEAK, true, false);
+	EXPECT_FAILURE(p, &d, 2, 4, FAIL_CANNOT_EVALUATE, true, false);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ==== monitor mode and DefaultAction =================================== */
+
+START_TEST(monitor_rules)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt mode=monitor\n"
+	    "client 198.51.100.0/24 encrypt mode=monitor action=tempfail\n"
+	    "client 203.0.113.0/24 verify fingerprint=sha256:%s "
+	    "mode=monitor\n"
+	    "client 203.0.113.128/25 verify subject_cn=x.example " PIN_CA
+	    " mode=monitor\n",
+	    pki_fp("client", "sha256"));
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_REPLY(&d, VERDICT_WOULD_REJECT, "530", "5.7.0", NO_TLS_TEXT);
+	ck_assert_uint_eq(d.failure_count, 1);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_TLS, false, true);
+
+	session_client(&s, "198.51.100.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_REPLY(&d, VERDICT_WOULD_TEMPFAIL, "451", "4.7.0", NO_TLS_TEXT);
+	EXPECT_FAILURE(p, &d, 0, 2, FAIL_NO_TLS, true, true);
+
+	session_tls13(&s);
+	present_client(&s);
+	session_client(&s, "203.0.113.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_REPLY(&d, VERDICT_WOULD_TEMPFAIL, "451", "4.3.5", CANNOT_TEXT);
+	EXPECT_FAILURE(p, &d, 0, 3, FAIL_CANNOT_EVALUATE, true, true);
+
+	session_client(&s, "203.0.113.129");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_REPLY(&d, VERDICT_WOULD_REJECT, "550", "5.7.1", NOT_AUTH_TEXT);
+	EXPECT_FAILURE(p, &d, 0, 4, FAIL_NOT_AUTHORIZED, false, true);
+
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(monitor_default_mode)
+{
+	struct policy_options opts;
+	struct policy *p;
+	struct session s;
+	struct decision d;
+
+	policy_options_init(&opts);
+	opts.default_mode = MODE_MONITOR;
+	p = LOAD_OPTS(&opts,
+	    "client 192.0.2.0/24 encrypt\n"
+	    "client 198.51.100.0/24 encrypt mode=enforce\n"
+	    "sender example.com encrypt action=tempfail\n");
+
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.org");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_REPLY(&d, VERDICT_WOULD_REJECT, "530", "5.7.0", NO_TLS_TEXT);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_TLS, false, true);
+	session_client(&s, "198.51.100.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 2, FAIL_NO_TLS, false);
+	s.f.sender = "a@example.com";
+	session_client(&s, "203.0.113.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_REPLY(&d, VERDICT_WOULD_TEMPFAIL, "451", "4.7.0", NO_TLS_TEXT);
+	EXPECT_FAILURE(p, &d, 0, 3, FAIL_NO_TLS, true, true);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* An enforced failure beside a monitored one decides. */
+START_TEST(monitor_and_enforced)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt mode=monitor\n"
+	    "sender example.com encrypt\n"
+	    "sender example.org encrypt action=tempfail\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	ck_assert_uint_eq(d.failure_count, 2);
+	ck_assert_uint_eq(d.primary, 1);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_TLS, false, true);
+	EXPECT_FAILURE(p, &d, 1, 2, FAIL_NO_TLS, false, false);
+
+	/* An enforced tempfail beats a monitored reject: monitor accepts. */
+	s.f.sender = "a@example.org";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, true, NO_TLS_TEXT);
+	ck_assert_uint_eq(d.primary, 1);
+	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_TLS, false, true);
+	EXPECT_FAILURE(p, &d, 1, 3, FAIL_NO_TLS, true, false);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(default_action_option)
+{
+	struct policy_options opts;
+	struct policy *p;
+	struct session s;
+	struct decision d;
+
+	policy_options_init(&opts);
+	opts.default_action = ACTION_TEMPFAIL;
+	p = LOAD_OPTS(&opts,
+	    "client 192.0.2.0/24 encrypt\n"
+	    "client 198.51.100.0/24 encrypt action=reject\n"
+	    "client 203.0.113.0/24 verify subject_cn=x.example " PIN_CA "\n"
+	    "client 203.0.113.128/25 verify subject_cn=x.example " PIN_CA
+	    " action=reject\n");
+
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.org");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, true, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_TLS, true);
+	session_client(&s, "198.51.100.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(p, &d, 2, FAIL_NO_TLS, false);
+
+	session_tls13(&s);
+	present_client(&s);
+	session_client(&s, "203.0.113.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, true, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 3, FAIL_NOT_AUTHORIZED, true);
+	session_client(&s, "203.0.113.129");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 4, FAIL_NOT_AUTHORIZED, false);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ==== message= ========================================================== */
+
+START_TEST(message_appended)
+{
+	char big[402], want_text[1024], want_milter[2048];
+	size_t n;
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt "
+	    "message=\"100%% sure, see https://x.example/a%%20b\"\n"
+	    "client 198.51.100.0/24 encrypt min_version=TLSv1.3\n"
+	    "        message=\"upgrade: https://x.example/tls\"\n"
+	    "client 203.0.113.0/24 encrypt action=tempfail message=\"m1\"\n"
+	    "sender example.com encrypt\n");
+	struct policy *q;
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.org");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT
+	    " 100% sure, see https://x.example/a%20b");
+	ck_assert_str_eq(d.milter_text, NO_TLS_TEXT
+	    " 100%% sure, see https://x.example/a%%20b");
+
+	session_tls12_128(&s);
+	session_client(&s, "198.51.100.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, false, "Encryption too weak: TLSv1.2, "
+	    "TLSv1.3 or higher required upgrade: https://x.example/tls");
+
+	/* The message of a failure that does not give the reply is not
+	 * used. */
+	session_free(&s);
+	session_init(&s, MTA_POSTFIX, "203.0.113.1", "a@example.com");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	ck_assert_uint_eq(d.failure_count, 2);
+	s.f.sender = "a@example.org";
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, true, NO_TLS_TEXT " m1");
+	session_free(&s);
+
+	/*
+	 * libmilter refuses a reply text over 980 bytes as passed, "%"
+	 * doubled: 400 "%" (800 bytes sent) is the most a message may hold.
+	 */
+	memset(big, '%', 400);
+	big[400] = '\0';
+	q = LOAD("default encrypt min_version=TLSv1.3 min_bits=256 "
+	    "message=\"%s\"\n", big);
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.org");
+	session_tls(&s, "SSLv3", "RC4-MD5", "40");
+	decide(q, &s, STAGE_MAIL, &d);
+	snprintf(want_text, sizeof(want_text), "Encryption too weak: SSLv3, "
+	    "TLSv1.3 or higher required; 40 bits, 256 or more required %s",
+	    big);
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, false, want_text);
+	n = strlen(want_text) - 400;
+	memcpy(want_milter, want_text, n);
+	memset(want_milter + n, '%', 800);
+	want_milter[n + 800] = '\0';
+	ck_assert_str_eq(d.milter_text, want_milter);
+	ck_assert_uint_le(strlen(d.milter_text), 980);
+	/* One more "%" and the policy is refused. */
+	big[400] = '%';
+	big[401] = '\0';
+	{
+		struct policy_options opts;
+		struct diag_list diags;
+		char text[1024];
+		struct policy *r;
+
+		policy_options_init(&opts);
+		diag_list_init(&diags);
+		snprintf(text, sizeof(text),
+		    "default encrypt message=\"%s\"\n", big);
+		r = policy_load_buffer("t.policy", text, strlen(text), &opts,
+		    &diags);
+		ck_assert_ptr_null(r);
+		ck_assert_uint_eq(diags.errors, 1);
+		ck_assert_ptr_nonnull(strstr(diags.items[0].message, "802"));
+		diag_list_free(&diags);
+	}
+	session_free(&s);
+	policy_unref(p);
+	policy_unref(q);
+}
+END_TEST
+
+/* A decision reused for an accept carries nothing of the reject before. */
+START_TEST(decision_reuse)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.0/24 encrypt message=\"x\"\n");
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.org");
+	tls_facts_free(&s.f.tls);
+	ck_assert(tls_facts_from_macros(&s.f.tls, MTA_POSTFIX, &s.m));
+	policy_evaluate(p, &s.f, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_REJECT);
+	session_tls13(&s);
+	tls_facts_free(&s.f.tls);
+	ck_assert(tls_facts_from_macros(&s.f.tls, MTA_POSTFIX, &s.m));
+	policy_evaluate(p, &s.f, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert_uint_eq(d.matched_count, 1);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* ==== snapshots ========================================================= */
+
+static unsigned
+refs(struct policy *p)
+{
+	return atomic_load(&p->refs);
+}
+
+START_TEST(snapshot_replace_keeps_old)
+{
+	struct policy *a = LOAD("client 192.0.2.0/24 encrypt\n");
+	struct policy *b = LOAD("client 192.0.2.0/24 none\n"
+	    "sender example.com verify\n");
+	struct snapshot_holder h;
+	struct policy *old, *cur;
+	struct session s;
+	struct decision d;
+
+	snapshot_init(&h, a);
+	ck_assert_uint_eq(refs(a), 1);
+	old = snapshot_acquire(&h);
+	ck_assert_ptr_eq(old, a);
+	ck_assert_uint_eq(refs(a), 2);
+
+	snapshot_replace(&h, b);
+	ck_assert_uint_eq(refs(a), 1);
+	ck_assert_uint_eq(refs(b), 1);
+
+	/* The session in flight still decides on the old rules. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	decide(old, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(old, &d, 1, FAIL_NO_TLS, false);
+
+	/* A new session sees the new ones. */
+	cur = snapshot_acquire(&h);
+	ck_assert_ptr_eq(cur, b);
+	ck_assert_uint_eq(refs(b), 2);
+	decide(cur, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_TLS, false, NO_TLS_TEXT);
+	EXPECT_ONLY(cur, &d, 2, FAIL_NO_TLS, false);
+	s.f.sender = "a@example.org";
+	decide(cur, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* The old session ends: a is freed (valgrind checks). */
+	decide(old, &s, STAGE_MAIL, &d);
+	EXPECT_ONLY(old, &d, 1, FAIL_NO_TLS, false);
+	policy_unref(old);
+	policy_unref(cur);
+	ck_assert_uint_eq(refs(b), 1);
+
+	/* Replacing with nothing, and a holder with nothing. */
+	snapshot_replace(&h, NULL);
+	ck_assert_ptr_null(snapshot_acquire(&h));
+	snapshot_destroy(&h);
+	snapshot_init(&h, NULL);
+	ck_assert_ptr_null(snapshot_acquire(&h));
+	snapshot_destroy(&h);
+	session_free(&s);
+}
+END_TEST
+
+struct reader {
+	struct snapshot_holder *h;
+	int bad;
+	int a_seen, b_seen;
+};
+
+/* Each decision must be that of one of the two policies. */
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	tls_facts_free(&s.f.tls);
+	if (!tls_facts_from_macros(&s.f.tls, MTA_POSTFIX, &s.m))
+		r->bad++;
+	for (int i = 0; i < 2000; i++) {
+		struct policy *p = snapshot_acquire(r->h);
+
+		policy_evaluate(p, &s.f, STAGE_MAIL, &d);
+		if (d.verdict == VERDICT_REJECT && d.failure_count == 1 &&
+		    strcmp(d.code, "530") == 0 &&
+		    policy_rule(p, d.failures[0].rule)->line == 1)
+			r->a_seen++;
+		else if (d.verdict == VERDICT_TEMPFAIL &&
+		    d.failure_count == 1 && strcmp(d.code, "451") == 0 &&
+		    policy_rule(p, d.failures[0].rule)->line == 2)
+			r->b_seen++;
+		else
+			r->bad++;
+		policy_unref(p);
+	}
+	session_free(&s);
+	return NULL;
+}
+
+START_TEST(snapshot_concurrent)
+{
+	struct policy *a = LOAD("client 192.0.2.0/24 encrypt\n");
+	struct snapshot_holder h;
+	struct reader r[2];
+	pthread_t t[2];
+
+	snapshot_init(&h, a);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct reader){ .h = &h };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, reader_main,
+		    &r[i]), 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		struct policy *next = i % 2 ?
+		    LOAD("client 192.0.2.0/24 encrypt\n") :
+		    LOAD("\nclient 192.0.2.0/24 encrypt action=tempfail\n");
+
+		snapshot_replace(&h, next);
+	}
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_int_eq(r[i].bad, 0);
+		ck_assert_int_eq(r[i].a_seen + r[i].b_seen, 2000);
+	}
+	snapshot_destroy(&h);
+}
+END_TEST
+
+static Suite *
+evaluate_suite(void)
+{
+	Suite *s = suite_create("evaluate");
+	TCase *tc;
+
+	tc = tcase_create("reply table");
+	tcase_add_loop_test(tc, row_no_starttls, 0, 4);
+	tcase_add_loop_test(tc, row_too_weak, 0, 4);
+	tcase_add_test(tc, version_order);
+	tcase_add_loop_test(tc, row_no_cert, 0, 4);
+	tcase_add_loop_test(tc, row_not_authorized, 0, 4);
+	tcase_add_loop_test(tc, row_cannot_evaluate, 0, 2);
+	tcase_add_test(tc, cannot_evaluate_decision);
+	tcase_add_test(tc, names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("identity");
+	tcase_add_loop_test(tc, subject_and_issuer_cn, 0, 2);
+	tcase_add_loop_test(tc, subject_cn_parent, 0, 2);
+	tcase_add_test(tc, subject_dn_sendmail);
+	tcase_add_test(tc, fingerprint_sendmail);
+	tcase_add_test(tc, cert_sendmail);
+	tcase_add_test(tc, cert_postfix);
+	tcase_add_loop_test(tc, ca_match, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crafted");
+	tcase_add_test(tc, crafted_slash);
+	tcase_add_test(tc, crafted_two_cn);
+	tcase_add_test(tc, crafted_empty_cn);
+	tcase_add_test(tc, crafted_nul_cn);
+	tcase_add_test(tc, crafted_long_dn);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("matching");
+	tcase_add_test(tc, client_most_specific);
+	tcase_add_test(tc, across_kinds);
+	tcase_add_test(tc, default_rule);
+	tcase_add_test(tc, client_host_rules);
+	tcase_add_test(tc, listener_rules);
+	tcase_add_test(tc, sender_specificity);
+	tcase_add_test(tc, recipient_stage);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("combining");
+	tcase_add_test(tc, reject_beats_tempfail);
+	tcase_add_test(tc, two_tempfails);
+	tcase_add_test(tc, monitor_rules);
+	tcase_add_test(tc, monitor_default_mode);
+	tcase_add_test(tc, monitor_and_enforced);
+	tcase_add_test(tc, default_action_option);
+	tcase_add_test(tc, message_appended);
+	tcase_add_test(tc, decision_reuse);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("snapshot");
+	tcase_add_test(tc, snapshot_replace_keeps_old);
+	tcase_add_test(tc, snapshot_concurrent);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	tu_pki_dir();
+	sr = srunner_create(evaluate_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
