@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "tlsgate/dn.h"
+#include "tlsgate/xtext.h"
 
 struct oid_name {
 	const char *name;
@@ -97,18 +98,6 @@ static const struct oid_name oid_names[] = {
 };
 
 #define OID_NAME_COUNT (sizeof(oid_names) / sizeof(oid_names[0]))
-
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 static bool
 is_digit(char c)
@@ -427,15 +416,15 @@ dn_parse_oneline(const char *text, size_t len, struct dn *dn,
 					goto fail;
 				}
 				if (text[pos + 1] == 'x') {
-					if (len - pos < 4 || hex_value(text[pos + 2]) < 0 ||
-					    hex_value(text[pos + 3]) < 0) {
+					if (len - pos < 4 || hex_digit_value(text[pos + 2]) < 0 ||
+					    hex_digit_value(text[pos + 3]) < 0) {
 						set_error(err, err_offset,
 						    "\"\\x\" must be followed by two hex digits",
 						    pos);
 						goto fail;
 					}
-					c = (char)(hex_value(text[pos + 2]) * 16 +
-					    hex_value(text[pos + 3]));
+					c = (char)(hex_digit_value(text[pos + 2]) * 16 +
+					    hex_digit_value(text[pos + 3]));
 					pos += 4;
 				} else {
 					c = text[pos + 1];
@@ -484,17 +473,17 @@ decode_ber_value(const char *text, size_t len, size_t *pos,
 	uint8_t der[1024];
 	size_t der_len = 0, start = *pos, header, content_len;
 
-	while (*pos + 1 < len && hex_value(text[*pos]) >= 0 &&
-	    hex_value(text[*pos + 1]) >= 0) {
+	while (*pos + 1 < len && hex_digit_value(text[*pos]) >= 0 &&
+	    hex_digit_value(text[*pos + 1]) >= 0) {
 		if (der_len == sizeof(der)) {
 			*reason = "BER value too long";
 			return false;
 		}
-		der[der_len++] = (uint8_t)(hex_value(text[*pos]) * 16 +
-		    hex_value(text[*pos + 1]));
+		der[der_len++] = (uint8_t)(hex_digit_value(text[*pos]) * 16 +
+		    hex_digit_value(text[*pos + 1]));
 		*pos += 2;
 	}
-	if (*pos < len && hex_value(text[*pos]) >= 0) {
+	if (*pos < len && hex_digit_value(text[*pos]) >= 0) {
 		*reason = "odd number of hex digits in a BER value";
 		return false;
 	}
@@ -557,10 +546,10 @@ decode_string_value(const char *text, size_t len, size_t *pos,
 		char c = text[*pos];
 
 		if (c == '\\') {
-			if (*pos + 2 < len && hex_value(text[*pos + 1]) >= 0 &&
-			    hex_value(text[*pos + 2]) >= 0) {
-				c = (char)(hex_value(text[*pos + 1]) * 16 +
-				    hex_value(text[*pos + 2]));
+			if (*pos + 2 < len && hex_digit_value(text[*pos + 1]) >= 0 &&
+			    hex_digit_value(text[*pos + 2]) >= 0) {
+				c = (char)(hex_digit_value(text[*pos + 1]) * 16 +
+				    hex_digit_value(text[*pos + 2]));
 				*pos += 3;
 			} else if (*pos + 1 < len &&
 			    is_rfc4514_escapable(text[*pos + 1])) {

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "tlsgate/fingerprint.h"
+#include "tlsgate/xtext.h"
 
 size_t
 fp_length(enum fp_algorithm algorithm)
@@ -42,18 +43,6 @@ fp_algorithm_name(enum fp_algorithm algorithm)
 	return "none";
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * Decodes hex pairs, either all separated by ":" or not separated at
  * all.  Bytes beyond FP_MAX_BYTES are counted but not stored, so that an
@@ -77,12 +66,12 @@ decode_hex(const char *text, size_t len, uint8_t *bytes, size_t *count,
 			pos++;
 		}
 		if (len - pos < 2) {
-			*err = pos < len && hex_value(text[pos]) >= 0 ?
+			*err = pos < len && hex_digit_value(text[pos]) >= 0 ?
 			    "odd number of hex digits" : "missing hex digits";
 			return false;
 		}
-		hi = hex_value(text[pos]);
-		lo = hex_value(text[pos + 1]);
+		hi = hex_digit_value(text[pos]);
+		lo = hex_digit_value(text[pos + 1]);
 		if (hi < 0 || lo < 0) {
 			*err = text[pos] == ':' || text[pos + 1] == ':' ?
 			    "colons must separate every pair of hex digits, or none" :

@@ -9,8 +9,8 @@
 
 #include "tlsgate/xtext.h"
 
-static int
-hex_value(char c)
+int
+hex_digit_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -35,8 +35,8 @@ xtext_decode(const char *src, size_t len, char **out, size_t *out_len)
 	for (in = 0; in < len; in++) {
 		if (src[in] != '+')
 			continue;
-		if (len - in < 3 || hex_value(src[in + 1]) < 0 ||
-		    hex_value(src[in + 2]) < 0)
+		if (len - in < 3 || hex_digit_value(src[in + 1]) < 0 ||
+		    hex_digit_value(src[in + 2]) < 0)
 			return false;
 		in += 2;
 	}
@@ -46,8 +46,8 @@ xtext_decode(const char *src, size_t len, char **out, size_t *out_len)
 		return false;
 	for (in = 0; in < len; in++) {
 		if (src[in] == '+') {
-			decoded[used++] = (char)(hex_value(src[in + 1]) * 16 +
-			    hex_value(src[in + 2]));
+			decoded[used++] = (char)(hex_digit_value(src[in + 1]) * 16 +
+			    hex_digit_value(src[in + 2]));
 			in += 2;
 		} else {
 			decoded[used++] = src[in];

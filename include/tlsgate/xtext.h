@@ -17,4 +17,7 @@
  */
 bool xtext_decode(const char *src, size_t len, char **out, size_t *out_len);
 
+/* The value of one hex digit (either case), or -1. */
+int hex_digit_value(char c);
+
 #endif
