@@ -822,3 +822,41 @@ dn_format(const struct dn *dn, char *buf, size_t size)
 		}
 	}
 }
+
+void
+dn_format_oneline(const struct dn *dn, char *buf, size_t size)
+{
+	struct text_out o = { buf, size, 0, false };
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < dn->count; i++) {
+		const struct dn_attr *attr = &dn->attrs[i];
+		const char *name = preferred_name_for_oid(attr->oid);
+
+		if (name == NULL)
+			name = attr->oid;
+		out_append(&o, "/", 1);
+		out_append(&o, name, strlen(name));
+		out_append(&o, "=", 1);
+		for (size_t j = 0; j < attr->value_len; j++) {
+			unsigned char c = (unsigned char)attr->value[j];
+			char piece[5];
+			size_t piece_len = 1;
+
+			/* As OpenSSL 3's X509_NAME_oneline escapes. */
+			if (c < 0x20 || c >= 0x7f) {
+				snprintf(piece, sizeof(piece), "\\x%02X", c);
+				piece_len = 4;
+			} else if (c == '/' || c == '+') {
+				piece[0] = '\\';
+				piece[1] = (char)c;
+				piece_len = 2;
+			} else {
+				piece[0] = (char)c;
+			}
+			out_append(&o, piece, piece_len);
+		}
+	}
+}

@@ -58,3 +58,26 @@ xtext_decode(const char *src, size_t len, char **out, size_t *out_len)
 	*out_len = used;
 	return true;
 }
+
+char *
+xtext_encode(const char *src, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(len * 3 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c < '!' || c > '~' || strchr("+\\()<>\"", c) != NULL) {
+			*o++ = '+';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	*o = '\0';
+	return out;
+}

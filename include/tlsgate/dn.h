@@ -71,4 +71,7 @@ const char *dn_oid_for_name(const char *name, size_t len);
 /* Writes the DN in RFC 4514 form for logs and messages. */
 void dn_format(const struct dn *dn, char *buf, size_t size);
 
+/* Writes the DN in OpenSSL 3's one-line form, as Sendmail reports it. */
+void dn_format_oneline(const struct dn *dn, char *buf, size_t size);
+
 #endif

@@ -17,6 +17,12 @@
  */
 bool xtext_decode(const char *src, size_t len, char **out, size_t *out_len);
 
+/*
+ * Encodes len bytes as Sendmail does: bytes below "!", above "~" and any
+ * of + \ ( ) < > " become "+HH".  Returns a new string, NULL on ENOMEM.
+ */
+char *xtext_encode(const char *src, size_t len);
+
 /* The value of one hex digit (either case), or -1. */
 int hex_digit_value(char c);
 

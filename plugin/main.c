@@ -1,0 +1,460 @@
+/*
+ * main.c - the tlsgate command: run the filter, check a configuration
+ * (-n), or answer what the policy would do to a session (-q).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "tlsgate/config.h"
+#include "tlsgate/log.h"
+#include "tlsgate/milter.h"
+#include "tlsgate/policy.h"
+#include "tlsgate/query.h"
+#include "tlsgate/reload.h"
+#include "tlsgate/snapshot.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+#define EXIT_USAGE 2
+#define EXIT_NOT_ACCEPTED 3
+
+static const char *const default_config = SYSCONFDIR "/tlsgate/tlsgate.conf";
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: tlsgate [-c FILE] [-f]            run the filter\n"
+	    "       tlsgate -n [-c FILE]              check the configuration "
+	    "and the policy\n"
+	    "       tlsgate -q [-c FILE] KEY=VALUE... what the policy does to "
+	    "a session\n"
+	    "       tlsgate -q [-c FILE] -            one query per line from "
+	    "stdin\n"
+	    "       tlsgate -V | -h\n"
+	    "\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground and log to stderr too\n"
+	    "\n"
+	    "query keys: client= client_host= listener= sender= recipient= "
+	    "(repeatable)\n"
+	    "  mta=postfix|sendmail (default postfix) tls_version= "
+	    "(or none) cipher_bits=\n"
+	    "  verify= (sendmail) subject_cn= issuer_cn= subject= issuer= "
+	    "fingerprint=\n"
+	    "\n"
+	    "signals: SIGUSR1 reloads the policy; SIGTERM and SIGHUP stop "
+	    "the filter\n"
+	    "\n"
+	    "exit status:\n"
+	    "  0  success (-n: no errors; -q: every stage accepted)\n"
+	    "  1  the configuration or the policy has errors, or the filter "
+	    "could not start\n"
+	    "  2  usage error (bad option, bad query)\n"
+	    "  3  -q: a stage was rejected or tempfailed\n",
+	    default_config);
+}
+
+/* Reads the configuration and the policy, printing every problem. */
+static struct policy *
+load_all(const char *config_path, bool config_given, struct tlsgate_config *cfg,
+    struct policy_options *opts, struct diag_list *diags)
+{
+	config_init(cfg);
+	/* Without -c, a missing default file means the built-in defaults. */
+	if (config_given || access(config_path, F_OK) == 0) {
+		if (!config_load(cfg, config_path, diags))
+			return NULL;
+	}
+	policy_options_init(opts);
+	opts->default_action = cfg->default_action;
+	opts->default_mode = cfg->mode;
+	return policy_load_file(cfg->policy_file, opts, diags);
+}
+
+static int
+run_check(struct policy *p, const struct tlsgate_config *cfg,
+    const struct diag_list *diags)
+{
+	char summary[256];
+
+	diag_list_print(diags, stderr);
+	if (p == NULL) {
+		printf("%s: refused, %zu error%s, %zu warning%s\n",
+		    cfg->policy_file, diags->errors,
+		    diags->errors == 1 ? "" : "s", diags->warnings,
+		    diags->warnings == 1 ? "" : "s");
+		return EXIT_FAILURE;
+	}
+	policy_summary(p, summary, sizeof(summary));
+	printf("%s: %s, %zu warning%s\n", cfg->policy_file, summary,
+	    diags->warnings, diags->warnings == 1 ? "" : "s");
+	printf("config %s: socket %s, mode %s\n",
+	    cfg->file != NULL ? cfg->file : "(built-in defaults)", cfg->socket,
+	    cfg->mode == MODE_MONITOR ? "monitor" : "enforce");
+	return EXIT_SUCCESS;
+}
+
+static int
+run_queries_stdin(const struct policy *p)
+{
+	char *line = NULL;
+	size_t size = 0;
+	unsigned long number = 0;
+	int status = EXIT_SUCCESS;
+
+	while (getline(&line, &size, stdin) != -1) {
+		struct query q;
+		char err[512];
+		bool empty;
+
+		number++;
+		if (!query_parse_line(&q, line, &empty, err, sizeof(err))) {
+			fprintf(stderr, "tlsgate: stdin:%lu: %s\n", number, err);
+			status = EXIT_USAGE;
+			continue;
+		}
+		if (!empty)
+			query_run(p, &q, stdout);
+	}
+	free(line);
+	if (fflush(stdout) != 0)
+		status = EXIT_FAILURE;
+	return status;
+}
+
+static int
+run_query(const struct policy *p, int count, char **words)
+{
+	struct query q;
+	char err[512];
+	bool accepted;
+
+	if (count == 1 && strcmp(words[0], "-") == 0)
+		return run_queries_stdin(p);
+	if (!query_parse(&q, (size_t)count, words, err, sizeof(err))) {
+		fprintf(stderr, "tlsgate: %s\n", err);
+		return EXIT_USAGE;
+	}
+	accepted = query_run(p, &q, stdout);
+	return accepted ? EXIT_SUCCESS : EXIT_NOT_ACCEPTED;
+}
+
+/* The filesystem path of a unix socket spec, or NULL for inet sockets. */
+static const char *
+unix_socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	if (spec[0] == '/')
+		return spec;
+	return NULL;
+}
+
+/*
+ * libmilter removes a unix socket that is in the way; refuse instead when
+ * another filter is still listening on it.
+ */
+static bool
+socket_in_use(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return rc == 0;
+}
+
+struct identity {
+	uid_t uid;
+	gid_t gid;
+	const char *user;
+};
+
+static bool
+lookup_identity(const struct tlsgate_config *cfg, struct identity *id)
+{
+	struct passwd *pw = getpwnam(cfg->user);
+
+	if (pw == NULL) {
+		log_error("UserID: no user '%s'", cfg->user);
+		return false;
+	}
+	id->uid = pw->pw_uid;
+	id->gid = pw->pw_gid;
+	id->user = cfg->user;
+	if (cfg->group != NULL) {
+		struct group *gr = getgrnam(cfg->group);
+
+		if (gr == NULL) {
+			log_error("UserID: no group '%s'", cfg->group);
+			return false;
+		}
+		id->gid = gr->gr_gid;
+	}
+	return true;
+}
+
+static bool
+drop_privileges(const struct identity *id)
+{
+	if (setgroups(0, NULL) != 0 && errno != EPERM) {
+		log_error("setgroups: %s", strerror(errno));
+		return false;
+	}
+	if (initgroups(id->user, id->gid) != 0 || setgid(id->gid) != 0 ||
+	    setuid(id->uid) != 0) {
+		log_error("cannot become %s (uid %u, gid %u): %s", id->user,
+		    (unsigned)id->uid, (unsigned)id->gid, strerror(errno));
+		return false;
+	}
+	/* Make sure there is no way back. */
+	if (id->uid != 0 && setuid(0) == 0) {
+		log_error("could regain root after dropping privileges");
+		return false;
+	}
+	return true;
+}
+
+static bool
+write_pid_file(const char *path)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL) {
+		log_error("PidFile %s: %s", path, strerror(errno));
+		return false;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	if (fclose(fp) != 0) {
+		log_error("PidFile %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Forks into the background.  The parent waits until the child says
+ * whether it could open the socket, so that "tlsgate" run by hand or by
+ * an init system exits 1 when the filter did not start.
+ */
+static int
+daemonize(int *ready_fd)
+{
+	int pipefd[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe(pipefd) != 0) {
+		log_error("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		if (read(pipefd[0], &status, 1) != 1)
+			status = 1;
+		_exit(status == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	}
+	close(pipefd[0]);
+	if (setsid() < 0)
+		log_warning("setsid: %s", strerror(errno));
+	*ready_fd = pipefd[1];
+	return 0;
+}
+
+static void
+report_ready(int *ready_fd, bool ok)
+{
+	char status = ok ? 0 : 1;
+	int null_fd;
+
+	if (*ready_fd < 0)
+		return;
+	if (write(*ready_fd, &status, 1) != 1)
+		log_warning("could not tell the parent process: %s",
+		    strerror(errno));
+	close(*ready_fd);
+	*ready_fd = -1;
+	if (!ok)
+		return;
+	null_fd = open("/dev/null", O_RDWR);
+	if (null_fd >= 0) {
+		dup2(null_fd, STDIN_FILENO);
+		dup2(null_fd, STDOUT_FILENO);
+		dup2(null_fd, STDERR_FILENO);
+		if (null_fd > STDERR_FILENO)
+			close(null_fd);
+	}
+}
+
+/* Takes over p: it belongs to the snapshot holder from here on. */
+static int
+run_filter(struct tlsgate_config *cfg, struct policy *p,
+    const struct policy_options *opts, bool foreground)
+{
+	struct snapshot_holder holder;
+	struct reloader reloader = { .holder = &holder };
+	struct identity id = { 0, 0, NULL };
+	const char *path = unix_socket_path(cfg->socket);
+	int ready_fd = -1;
+	int status = EXIT_FAILURE;
+	char summary[256];
+
+	snapshot_init(&holder, p);
+	if (cfg->user != NULL && !lookup_identity(cfg, &id))
+		goto out;
+	if (path != NULL && socket_in_use(path)) {
+		log_error("socket %s is in use by another process", path);
+		goto out;
+	}
+	if (!foreground && cfg->background && daemonize(&ready_fd) != 0)
+		goto out;
+
+	/* Every thread started from here on inherits the blocked signal. */
+	reload_block_signals();
+	if (milter_register(&holder) != 0 ||
+	    smfi_setconn(cfg->socket) != MI_SUCCESS) {
+		log_error("cannot use socket %s", cfg->socket);
+		goto out;
+	}
+	umask(cfg->umask);
+	errno = 0;
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		log_error("cannot open socket %s: %s", cfg->socket,
+		    errno != 0 ? strerror(errno) : "see the messages above");
+		goto out;
+	}
+	if (cfg->user != NULL && path != NULL &&
+	    chown(path, id.uid, id.gid) != 0)
+		log_warning("chown %s: %s", path, strerror(errno));
+	if (cfg->pid_file != NULL && !write_pid_file(cfg->pid_file))
+		goto out;
+	if (cfg->user != NULL && !drop_privileges(&id))
+		goto out;
+	reloader.policy_file = cfg->policy_file;
+	reloader.options = *opts;
+	if (reload_start(&reloader) != 0)
+		goto out;
+	policy_summary(p, summary, sizeof(summary));
+	log_notice("tlsgate %s starting: socket %s, policy %s: %s, mode %s, "
+	    "default action %s", PACKAGE_VERSION, cfg->socket, cfg->policy_file,
+	    summary, cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
+	    cfg->default_action == ACTION_TEMPFAIL ? "tempfail" : "reject");
+	report_ready(&ready_fd, true);
+	/* Past start-up, stderr is only for the foreground. */
+	if (!foreground)
+		log_open(cfg->syslog_facility, cfg->log_level, false);
+	status = smfi_main() == MI_SUCCESS ? EXIT_SUCCESS : EXIT_FAILURE;
+	log_notice("tlsgate stopping");
+	if (cfg->pid_file != NULL)
+		unlink(cfg->pid_file);
+out:
+	report_ready(&ready_fd, false);
+	reload_stop(&reloader);
+	snapshot_destroy(&holder);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = default_config;
+	bool config_given = false, foreground = false, check = false;
+	bool query = false;
+	struct tlsgate_config cfg;
+	struct policy_options opts;
+	struct diag_list diags;
+	struct policy *p;
+	int opt, status;
+
+	while ((opt = getopt(argc, argv, "+c:fnqVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			config_given = true;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'q':
+			query = true;
+			break;
+		case 'V':
+			printf("tlsgate %s\n", PACKAGE_VERSION);
+			return EXIT_SUCCESS;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if ((check && query) || (!query && optind != argc) ||
+	    (query && optind == argc)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	diag_list_init(&diags);
+	p = load_all(config_path, config_given, &cfg, &opts, &diags);
+	if (check) {
+		status = run_check(p, &cfg, &diags);
+	} else if (query) {
+		diag_list_print(&diags, stderr);
+		status = p == NULL ? EXIT_FAILURE :
+		    run_query(p, argc - optind, argv + optind);
+	} else {
+		/* Until start-up is over, the admin who started it sees all. */
+		log_open(cfg.syslog_facility, cfg.log_level, true);
+		log_diags(&diags);
+		if (p == NULL) {
+			log_error("not starting: the configuration or the policy "
+			    "has errors");
+			status = EXIT_FAILURE;
+		} else {
+			status = run_filter(&cfg, p, &opts, foreground);
+			p = NULL;       /* owned by the snapshot holder */
+		}
+		log_close();
+	}
+	policy_unref(p);
+	diag_list_free(&diags);
+	config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,398 @@
+/*
+ * milter.c - the libmilter callbacks (milter.h): thin glue that turns
+ * macros into facts, hands them to the policy engine, and turns its
+ * decision into a reply and an audit line.
+ *
+ * Nothing is decided at CONNECT or HELO: a reply there would stick to the
+ * whole session and block STARTTLS itself.  The TLS state is read at MAIL,
+ * from macros requested for that stage, because a client may send MAIL
+ * without a new EHLO after STARTTLS.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmilter/mfapi.h>
+
+#include "tlsgate/audit.h"
+#include "tlsgate/evaluate.h"
+#include "tlsgate/log.h"
+#include "tlsgate/milter.h"
+
+/*
+ * "v" is asked for at MAIL only: finding it there shows that the MTA
+ * honoured this list, so a missing {tls_version} means no STARTTLS rather
+ * than an MTA that was never asked.
+ */
+const char milter_connect_macros[] =
+    "j _ {daemon_name} {client_addr} {client_name} {client_resolve}";
+const char milter_envfrom_macros[] =
+    "i v {mail_addr} {tls_version} {cipher} {cipher_bits} {cert_subject} "
+    "{cert_issuer} {cn_subject} {cn_issuer} {verify} {cert_md5} {cert_fp}";
+const char milter_envrcpt_macros[] = "i {rcpt_addr}";
+
+static struct snapshot_holder *policy_holder;
+
+struct session {
+	unsigned long protocol;         /* negotiated SMFIP_* flags */
+	char client_addr[64];           /* "" when the MTA gave none */
+	bool client_addr_known;
+	struct ip_addr addr;
+	char *client_name;              /* as the MTA named the client */
+	char *macro_client_name;        /* {client_name} */
+	char *client_resolve;           /* {client_resolve} */
+	char *listener;                 /* {daemon_name} */
+	/* The transaction, from MAIL to its end. */
+	struct policy *policy;
+	char *sender;
+	char *recipient;
+	char *queue_id;
+	struct facts facts;
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void
+replace_string(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = dup_or_null(value);
+}
+
+static void
+transaction_end(struct session *s)
+{
+	policy_unref(s->policy);
+	s->policy = NULL;
+	tls_facts_free(&s->facts.tls);
+	free(s->sender);
+	free(s->recipient);
+	free(s->queue_id);
+	s->sender = s->recipient = s->queue_id = NULL;
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	transaction_end(s);
+	free(s->client_name);
+	free(s->macro_client_name);
+	free(s->client_resolve);
+	free(s->listener);
+	free(s);
+}
+
+static struct session *
+session_get(SMFICTX *ctx, bool create)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s == NULL && create) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL) {
+			log_error("out of memory for a new session");
+			return NULL;
+		}
+		facts_init(&s->facts);
+		smfi_setpriv(ctx, s);
+	}
+	return s;
+}
+
+/* Removes the <> around an envelope address, in place. */
+static char *
+strip_brackets(char *addr)
+{
+	size_t len;
+
+	if (addr == NULL)
+		return NULL;
+	len = strlen(addr);
+	if (len >= 2 && addr[0] == '<' && addr[len - 1] == '>') {
+		addr[len - 1] = '\0';
+		return addr + 1;
+	}
+	return addr;
+}
+
+static sfsistat
+tg_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	/* Every step tlsgate does not use is switched off. */
+	const unsigned long wanted = SMFIP_NOHELO | SMFIP_NOHDRS |
+	    SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA |
+	    SMFIP_NR_CONN;
+	struct session *s = session_get(ctx, true);
+
+	(void)f2;
+	(void)f3;
+	if (s == NULL)
+		return SMFIS_REJECT;
+	*pf0 = f0 & SMFIF_SETSYMLIST;
+	*pf1 = f1 & wanted;
+	*pf2 = 0;
+	*pf3 = 0;
+	s->protocol = *pf1;
+	if ((f0 & SMFIF_SETSYMLIST) == 0) {
+		log_warning("the MTA cannot take a macro list from the filter "
+		    "(no SMFIF_SETSYMLIST): make it send %s at MAIL",
+		    milter_envfrom_macros);
+		return SMFIS_CONTINUE;
+	}
+	if (smfi_setsymlist(ctx, SMFIM_CONNECT,
+	    (char *)milter_connect_macros) != MI_SUCCESS ||
+	    smfi_setsymlist(ctx, SMFIM_ENVFROM,
+	    (char *)milter_envfrom_macros) != MI_SUCCESS ||
+	    smfi_setsymlist(ctx, SMFIM_ENVRCPT,
+	    (char *)milter_envrcpt_macros) != MI_SUCCESS)
+		log_warning("smfi_setsymlist failed; the MTA's own macro lists "
+		    "apply");
+	return SMFIS_CONTINUE;
+}
+
+static void
+set_client_address(struct session *s, const struct sockaddr *sa,
+    const char *macro_addr)
+{
+	char text[INET6_ADDRSTRLEN];
+	const char *addr = NULL;
+
+	if (sa != NULL && sa->sa_family == AF_INET)
+		addr = inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    text, sizeof(text));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		addr = inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    text, sizeof(text));
+	if (addr == NULL)
+		addr = macro_addr;
+	s->client_addr_known = addr != NULL && ip_addr_parse(addr, &s->addr);
+	if (s->client_addr_known)
+		ip_addr_format(&s->addr, s->client_addr,
+		    sizeof(s->client_addr));
+	else
+		snprintf(s->client_addr, sizeof(s->client_addr), "%s",
+		    addr != NULL ? addr : "");
+}
+
+static sfsistat
+tg_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct session *s = session_get(ctx, true);
+	bool noreply;
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	noreply = (s->protocol & SMFIP_NR_CONN) != 0;
+	replace_string(&s->client_name, hostname);
+	replace_string(&s->listener, smfi_getsymval(ctx, "{daemon_name}"));
+	replace_string(&s->macro_client_name,
+	    smfi_getsymval(ctx, "{client_name}"));
+	replace_string(&s->client_resolve,
+	    smfi_getsymval(ctx, "{client_resolve}"));
+	set_client_address(s, hostaddr, smfi_getsymval(ctx, "{client_addr}"));
+	return noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+/* Sends the decision's reply; the class of code and return always agree. */
+static sfsistat
+apply_decision(SMFICTX *ctx, const struct decision *d)
+{
+	char code[sizeof(d->code)], ecode[sizeof(d->ecode)];
+	char *text;
+	sfsistat status;
+
+	switch (d->verdict) {
+	case VERDICT_REJECT:
+		status = SMFIS_REJECT;
+		break;
+	case VERDICT_TEMPFAIL:
+		status = SMFIS_TEMPFAIL;
+		break;
+	default:
+		return SMFIS_CONTINUE;
+	}
+	memcpy(code, d->code, sizeof(code));
+	memcpy(ecode, d->ecode, sizeof(ecode));
+	text = strdup(d->milter_text);
+	if (text == NULL || smfi_setreply(ctx, code, ecode, text) !=
+	    MI_SUCCESS)
+		log_error("cannot set the reply \"%s %s %s\"; the MTA sends "
+		    "its default", d->code, d->ecode, d->text);
+	free(text);
+	return status;
+}
+
+static void
+audit(const struct session *s, enum policy_stage stage,
+    const struct decision *d)
+{
+	struct audit_line line;
+	struct audit_session as = {
+		.queue_id = s->queue_id,
+		.client_name = s->client_name,
+		.client_addr = s->client_addr,
+		.facts = &s->facts,
+	};
+	int priority = audit_priority(d);
+
+	/* Accepts are logged at "info" only; skip building them otherwise. */
+	if (d->verdict == VERDICT_ACCEPT && log_get_level() < LOG_LEVEL_INFO)
+		return;
+	audit_decision(&line, s->policy, &as, stage, d);
+	audit_emit(&line, priority);
+}
+
+/* Reads the TLS macros of MAIL into s->facts.tls. */
+static bool
+read_tls_facts(SMFICTX *ctx, struct session *s, enum mta_flavour mta)
+{
+	struct tls_macros m = {
+		.tls_version = smfi_getsymval(ctx, "{tls_version}"),
+		.cipher = smfi_getsymval(ctx, "{cipher}"),
+		.cipher_bits = smfi_getsymval(ctx, "{cipher_bits}"),
+		.cert_subject = smfi_getsymval(ctx, "{cert_subject}"),
+		.cert_issuer = smfi_getsymval(ctx, "{cert_issuer}"),
+		.cn_subject = smfi_getsymval(ctx, "{cn_subject}"),
+		.cn_issuer = smfi_getsymval(ctx, "{cn_issuer}"),
+		.verify = smfi_getsymval(ctx, "{verify}"),
+		.cert_md5 = smfi_getsymval(ctx, "{cert_md5}"),
+		.cert_fp = smfi_getsymval(ctx, "{cert_fp}"),
+	};
+
+	return tls_facts_from_macros(&s->facts.tls, mta, &m);
+}
+
+static sfsistat
+tg_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct session *s = session_get(ctx, true);
+	const char *version;
+	struct decision d;
+	enum mta_flavour mta;
+	bool facts_ok;
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	transaction_end(s);
+	s->sender = dup_or_null(strip_brackets(argv != NULL ? argv[0] : NULL));
+	s->queue_id = dup_or_null(smfi_getsymval(ctx, "i"));
+	version = smfi_getsymval(ctx, "v");
+	mta = mta_flavour_from_version(version);
+
+	s->facts.mta = mta;
+	s->facts.client_addr_known = s->client_addr_known;
+	s->facts.client_addr = s->addr;
+	s->facts.client_host = facts_verified_host(mta, s->macro_client_name,
+	    s->client_resolve);
+	s->facts.listener = s->listener;
+	s->facts.sender = s->sender;
+	s->facts.recipient = NULL;
+	if (version == NULL) {
+		/* The MTA did not send what tlsgate asked for at MAIL. */
+		tls_facts_unknown(&s->facts.tls);
+		log_warning("%s: the MTA sent no \"v\" at MAIL, so it did not "
+		    "send the macros tlsgate asked for and the TLS state is "
+		    "unknown; rules that need it tempfail. Postfix: "
+		    "milter_mail_macros = %s; Sendmail: "
+		    "confMILTER_MACROS_ENVFROM with the same macros",
+		    s->queue_id != NULL ? s->queue_id : "NOQUEUE",
+		    milter_envfrom_macros);
+		facts_ok = true;
+	} else {
+		facts_ok = read_tls_facts(ctx, s, mta);
+	}
+	s->policy = snapshot_acquire(policy_holder);
+	if (!facts_ok || s->policy == NULL || s->sender == NULL)
+		decision_cannot_evaluate(&d, !facts_ok || s->sender == NULL ?
+		    "out of memory" : "no policy loaded");
+	else
+		policy_evaluate(s->policy, &s->facts, STAGE_MAIL, &d);
+	audit(s, STAGE_MAIL, &d);
+	return apply_decision(ctx, &d);
+}
+
+static sfsistat
+tg_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct session *s = session_get(ctx, false);
+	const char *queue_id;
+	struct decision d;
+
+	if (s == NULL || s->policy == NULL) {
+		decision_cannot_evaluate(&d, "RCPT without a MAIL the filter "
+		    "saw");
+		if (s != NULL)
+			audit(s, STAGE_RCPT, &d);
+		return apply_decision(ctx, &d);
+	}
+	/* Postfix may have assigned the queue id only now. */
+	queue_id = smfi_getsymval(ctx, "i");
+	if (queue_id != NULL && (s->queue_id == NULL ||
+	    strcmp(queue_id, s->queue_id) != 0))
+		replace_string(&s->queue_id, queue_id);
+	replace_string(&s->recipient,
+	    strip_brackets(argv != NULL ? argv[0] : NULL));
+	s->facts.recipient = s->recipient;
+	if (s->recipient == NULL)
+		decision_cannot_evaluate(&d, "out of memory");
+	else
+		policy_evaluate(s->policy, &s->facts, STAGE_RCPT, &d);
+	audit(s, STAGE_RCPT, &d);
+	return apply_decision(ctx, &d);
+}
+
+static sfsistat
+tg_abort(SMFICTX *ctx)
+{
+	struct session *s = session_get(ctx, false);
+
+	if (s != NULL)
+		transaction_end(s);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+tg_close(SMFICTX *ctx)
+{
+	/* May come without connect, even without negotiate. */
+	session_free(session_get(ctx, false));
+	smfi_setpriv(ctx, NULL);
+	return SMFIS_CONTINUE;
+}
+
+int
+milter_register(struct snapshot_holder *holder)
+{
+	static struct smfiDesc desc = {
+		.xxfi_name = "tlsgate",
+		.xxfi_version = SMFI_VERSION,
+		.xxfi_flags = 0,
+		.xxfi_connect = tg_connect,
+		.xxfi_envfrom = tg_envfrom,
+		.xxfi_envrcpt = tg_envrcpt,
+		.xxfi_abort = tg_abort,
+		.xxfi_close = tg_close,
+		.xxfi_negotiate = tg_negotiate,
+	};
+
+	policy_holder = holder;
+	if (smfi_register(desc) != MI_SUCCESS) {
+		log_error("smfi_register failed");
+		return -1;
+	}
+	return 0;
+}

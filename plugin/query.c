@@ -1,0 +1,336 @@
+/*
+ * query.c - "tlsgate -q": parse KEY=VALUE queries, turn them into the
+ * macros the MTA would send, and print what the policy decides (query.h).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tlsgate/audit.h"
+#include "tlsgate/dn.h"
+#include "tlsgate/evaluate.h"
+#include "tlsgate/fingerprint.h"
+#include "tlsgate/query.h"
+#include "tlsgate/xtext.h"
+
+#define QUERY_MAX_WORDS 128
+
+struct query_key {
+	const char *name;
+	size_t offset;          /* of the const char * in struct query */
+};
+
+static const struct query_key query_keys[] = {
+	{ "client", offsetof(struct query, client) },
+	{ "client_host", offsetof(struct query, client_host) },
+	{ "listener", offsetof(struct query, listener) },
+	{ "sender", offsetof(struct query, sender) },
+	{ "tls_version", offsetof(struct query, tls_version) },
+	{ "cipher_bits", offsetof(struct query, cipher_bits) },
+	{ "verify", offsetof(struct query, verify) },
+	{ "subject_cn", offsetof(struct query, subject_cn) },
+	{ "issuer_cn", offsetof(struct query, issuer_cn) },
+	{ "subject", offsetof(struct query, subject) },
+	{ "issuer", offsetof(struct query, issuer) },
+	{ "fingerprint", offsetof(struct query, fingerprint) },
+};
+
+/* Removes the <> around an envelope address. */
+static const char *
+strip_brackets(char *addr)
+{
+	size_t len = strlen(addr);
+
+	if (len >= 2 && addr[0] == '<' && addr[len - 1] == '>') {
+		addr[len - 1] = '\0';
+		return addr + 1;
+	}
+	return addr;
+}
+
+bool
+query_parse(struct query *q, size_t count, char *const *words, char *err,
+    size_t errlen)
+{
+	memset(q, 0, sizeof(*q));
+	q->mta = MTA_POSTFIX;
+	for (size_t i = 0; i < count; i++) {
+		char *word = words[i];
+		char *value = strchr(word, '=');
+		size_t key_len;
+		bool known = false;
+
+		if (value == NULL) {
+			snprintf(err, errlen, "expected KEY=VALUE, not '%s'",
+			    word);
+			return false;
+		}
+		key_len = (size_t)(value - word);
+		value++;
+		if (key_len == 3 && strncmp(word, "mta", 3) == 0) {
+			if (strcasecmp(value, "postfix") == 0)
+				q->mta = MTA_POSTFIX;
+			else if (strcasecmp(value, "sendmail") == 0)
+				q->mta = MTA_SENDMAIL;
+			else {
+				snprintf(err, errlen, "mta must be postfix or "
+				    "sendmail, not '%s'", value);
+				return false;
+			}
+			continue;
+		}
+		if (key_len == 9 && strncmp(word, "recipient", 9) == 0) {
+			if (q->recipient_count == QUERY_MAX_RECIPIENTS) {
+				snprintf(err, errlen, "at most %d recipients",
+				    QUERY_MAX_RECIPIENTS);
+				return false;
+			}
+			q->recipients[q->recipient_count++] =
+			    strip_brackets(value);
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(query_keys) / sizeof(*query_keys);
+		    k++) {
+			if (strlen(query_keys[k].name) == key_len &&
+			    strncmp(query_keys[k].name, word, key_len) == 0) {
+				*(const char **)((char *)q +
+				    query_keys[k].offset) = value;
+				known = true;
+				break;
+			}
+		}
+		if (!known) {
+			snprintf(err, errlen, "unknown key '%.*s' (expected "
+			    "client, client_host, listener, sender, recipient, "
+			    "mta, tls_version, cipher_bits, verify, subject_cn, "
+			    "issuer_cn, subject, issuer or fingerprint)",
+			    (int)key_len, word);
+			return false;
+		}
+	}
+	if (q->sender != NULL)
+		q->sender = strip_brackets((char *)q->sender);
+	if (q->mta == MTA_POSTFIX && q->verify != NULL) {
+		snprintf(err, errlen, "verify= is what Sendmail reports; under "
+		    "mta=postfix a verified certificate is given by "
+		    "subject_cn=");
+		return false;
+	}
+	if (q->client != NULL) {
+		struct ip_addr ignored;
+
+		if (!ip_addr_parse(q->client, &ignored)) {
+			snprintf(err, errlen, "client must be an IP address, "
+			    "not '%s'", q->client);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool
+query_parse_line(struct query *q, char *line, bool *empty, char *err,
+    size_t errlen)
+{
+	char *words[QUERY_MAX_WORDS];
+	size_t count = 0;
+	char *in = line;
+
+	*empty = false;
+	for (;;) {
+		char *out, *start;
+		bool quoted = false;
+
+		while (*in == ' ' || *in == '\t' || *in == '\r' || *in == '\n')
+			in++;
+		if (*in == '\0' || *in == '#')
+			break;
+		if (count == QUERY_MAX_WORDS) {
+			snprintf(err, errlen, "more than %d words",
+			    QUERY_MAX_WORDS);
+			return false;
+		}
+		start = out = in;
+		while (*in != '\0' && (quoted || (*in != ' ' && *in != '\t' &&
+		    *in != '\r' && *in != '\n'))) {
+			if (*in == '"') {
+				quoted = !quoted;
+				in++;
+				continue;
+			}
+			if (quoted && *in == '\\' &&
+			    (in[1] == '"' || in[1] == '\\'))
+				in++;
+			*out++ = *in++;
+		}
+		if (quoted) {
+			snprintf(err, errlen, "unterminated quoted string");
+			return false;
+		}
+		if (*in != '\0')
+			in++;
+		*out = '\0';
+		words[count++] = start;
+	}
+	if (count == 0) {
+		memset(q, 0, sizeof(*q));
+		*empty = true;
+		return true;
+	}
+	return query_parse(q, count, words, err, errlen);
+}
+
+/* The macros the query's MTA would send; strings owned by it. */
+struct query_macros {
+	struct tls_macros m;
+	char *owned[6];
+	size_t owned_count;
+};
+
+static const char *
+keep(struct query_macros *qm, char *s)
+{
+	if (s != NULL)
+		qm->owned[qm->owned_count++] = s;
+	return s;
+}
+
+/* A Sendmail DN macro from a DN written in either form, or from a CN. */
+static const char *
+sendmail_dn(struct query_macros *qm, const char *dn_text, const char *cn)
+{
+	struct dn dn;
+	char oneline[1024];
+
+	if (dn_text != NULL && dn_parse_any(dn_text, strlen(dn_text), &dn,
+	    NULL, NULL)) {
+		dn_format_oneline(&dn, oneline, sizeof(oneline));
+		dn_free(&dn);
+	} else if (dn_text != NULL) {
+		/* Passed on as given: the daemon then sees an unreadable DN. */
+		snprintf(oneline, sizeof(oneline), "%s", dn_text);
+	} else if (cn != NULL) {
+		snprintf(oneline, sizeof(oneline), "/CN=%s", cn);
+	} else {
+		return NULL;
+	}
+	return keep(qm, xtext_encode(oneline, strlen(oneline)));
+}
+
+static void
+build_macros(const struct query *q, struct query_macros *qm)
+{
+	struct tls_macros *m = &qm->m;
+	bool has_cert;
+
+	memset(qm, 0, sizeof(*qm));
+	if (q->tls_version == NULL || strcasecmp(q->tls_version, "none") == 0)
+		return;
+	m->tls_version = q->tls_version;
+	m->cipher_bits = q->cipher_bits;
+	if (q->mta == MTA_POSTFIX) {
+		m->cert_subject = q->subject_cn;
+		m->cert_issuer = q->subject_cn != NULL ? q->issuer_cn : NULL;
+		return;
+	}
+	has_cert = q->subject_cn != NULL || q->subject != NULL ||
+	    q->fingerprint != NULL;
+	m->verify = q->verify != NULL ? q->verify : has_cert ? "OK" : "NO";
+	m->cert_subject = sendmail_dn(qm, q->subject, q->subject_cn);
+	m->cert_issuer = sendmail_dn(qm, q->issuer, q->issuer_cn);
+	if (q->subject_cn != NULL)
+		m->cn_subject = keep(qm, xtext_encode(q->subject_cn,
+		    strlen(q->subject_cn)));
+	if (q->issuer_cn != NULL)
+		m->cn_issuer = keep(qm, xtext_encode(q->issuer_cn,
+		    strlen(q->issuer_cn)));
+	if (q->fingerprint != NULL) {
+		struct fingerprint fp;
+		const char *err;
+		char text[128];
+
+		if (fp_parse_policy(q->fingerprint, &fp, &err)) {
+			fp_format(&fp, text, sizeof(text));
+			/* Sendmail sends the hex pairs without the algorithm. */
+			m->cert_fp = keep(qm, strdup(strchr(text, ':') + 1));
+		} else {
+			m->cert_fp = q->fingerprint;
+		}
+	}
+}
+
+static void
+print_decision(const struct policy *p, enum policy_stage stage,
+    const char *recipient, const struct decision *d, FILE *out)
+{
+	struct audit_line a;
+
+	audit_begin(&a, stage_name(stage), verdict_name(d->verdict));
+	if (recipient != NULL)
+		audit_fieldf(&a, "rcpt", "<%s>", recipient);
+	for (size_t i = 0; i < d->failure_count; i++) {
+		const struct rule_failure *rf = &d->failures[i];
+
+		if (rf->rule != DECISION_NO_RULE) {
+			const struct rule *r = policy_rule(p, rf->rule);
+
+			audit_fieldf(&a, "rule", "%s:%u", policy_file(p),
+			    r->line);
+			audit_field(&a, "require", rule_require_text(r));
+		}
+		audit_field(&a, "reason", rf->reason);
+	}
+	if (d->verdict != VERDICT_ACCEPT)
+		audit_fieldf(&a, "reply", "%s %s %s", d->code, d->ecode,
+		    d->text);
+	fprintf(out, "%s\n", a.buf);
+}
+
+bool
+query_run(const struct policy *p, const struct query *q, FILE *out)
+{
+	struct query_macros qm;
+	struct facts f;
+	struct decision d;
+	bool accepted, mail_accepted;
+
+	facts_init(&f);
+	f.mta = q->mta;
+	f.client_addr_known = q->client != NULL &&
+	    ip_addr_parse(q->client, &f.client_addr);
+	f.client_host = q->client_host;
+	f.listener = q->listener;
+	f.sender = q->sender;
+	build_macros(q, &qm);
+	if (!tls_facts_from_macros(&f.tls, q->mta, &qm.m)) {
+		decision_cannot_evaluate(&d, "out of memory");
+		print_decision(p, STAGE_MAIL, NULL, &d, out);
+		accepted = false;
+	} else {
+		policy_evaluate(p, &f, STAGE_MAIL, &d);
+		print_decision(p, STAGE_MAIL, NULL, &d, out);
+		accepted = d.verdict == VERDICT_ACCEPT ||
+		    d.verdict == VERDICT_WOULD_REJECT ||
+		    d.verdict == VERDICT_WOULD_TEMPFAIL;
+		mail_accepted = accepted;
+		/*
+		 * As at the MTA: a refused MAIL ends the transaction, and a
+		 * refused recipient does not stop the others.
+		 */
+		for (size_t i = 0; mail_accepted && i < q->recipient_count;
+		    i++) {
+			f.recipient = q->recipients[i];
+			policy_evaluate(p, &f, STAGE_RCPT, &d);
+			print_decision(p, STAGE_RCPT, q->recipients[i], &d, out);
+			if (d.verdict == VERDICT_REJECT ||
+			    d.verdict == VERDICT_TEMPFAIL)
+				accepted = false;
+		}
+	}
+	tls_facts_free(&f.tls);
+	for (size_t i = 0; i < qm.owned_count; i++)
+		free(qm.owned[i]);
+	return accepted;
+}
