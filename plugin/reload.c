@@ -59,8 +59,16 @@ reload_block_signals(void)
 {
 	sigset_t set;
 
+	/*
+	 * The stop signals too: libmilter waits for them in a thread of its
+	 * own, and a thread started before smfi_main with them unblocked
+	 * would take them and kill the process instead of stopping it.
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 

@@ -44,11 +44,11 @@ bool config_load(struct tlsgate_config *cfg, const char *path,
 /*
  * Checks a socket specification: "unix:/abs/path", "local:/abs/path",
  * "inet:PORT@HOST" or "inet:PORT", "inet6:PORT@[ADDR]" or "inet6:PORT".
- * Returns NULL when valid, else a reason.
+ * Returns NULL when valid, else a reason. 
  */
 const char *config_check_socket(const char *spec);
 
-/* For messages: "mail", "local3"...; NULL for an unknown name / value. */
+/* Facility by name ("mail", "local3"...; -1 if unknown) and back (NULL). */
 int config_facility_by_name(const char *name);
 const char *config_facility_name(int facility);
 const char *log_level_name(enum log_level level);

@@ -1,0 +1,1163 @@
+/*
+ * check_protocol.c - protocol tests: the real tlsgate binary, started with
+ * a scratch configuration, driven over its unix socket by
+ * tests/milter_client.c with Postfix-style and Sendmail-style macro sets.
+ * Every reply line is asserted in full, and the audit lines are read back
+ * from syslog: a datagram socket bound at /dev/log when no syslog daemon
+ * has it (else from the daemon's stderr, which carries the same lines).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "milter_client.h"
+#include "testutil.h"
+
+#define SYSLOG_PATH "/dev/log"
+
+#define NO_STARTTLS "Must issue a STARTTLS command first"
+#define TOO_WEAK "Encryption too weak: "
+#define CERT_REQUIRED "Client certificate required"
+#define NOT_AUTHORIZED "Client certificate not authorized"
+#define CANNOT_EVALUATE "TLS policy cannot be evaluated"
+
+/* A 32-byte fingerprint that no real certificate in these tests has. */
+#define FP_HEX "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:" \
+    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
+#define FP_OTHER "FF:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:" \
+    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:00"
+
+static int syslog_fd = -1;      /* bound at /dev/log, or -1 */
+
+struct daemon {
+	pid_t pid;
+	char *dir;
+	char *socket_path;
+	char *config;
+	char *policy;
+	char *stderr_path;
+	size_t stderr_offset;
+};
+
+static const char *
+binary(void)
+{
+	static char path[4096];
+	const char *builddir = getenv("TLSGATE_TEST_BUILDDIR");
+
+	snprintf(path, sizeof(path), "%s/plugin/tlsgate",
+	    builddir != NULL ? builddir : ".");
+	return path;
+}
+
+/* ---- the log: syslog datagrams or the daemon's stderr ------------------ */
+
+/*
+ * Binds /dev/log unless a syslog daemon is listening there.  Called once
+ * from main(), so that every forked test inherits the socket.
+ */
+static void
+syslog_setup(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int probe, fd;
+
+	strcpy(sun.sun_path, SYSLOG_PATH);
+	probe = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sun,
+	    sizeof(sun)) == 0) {
+		close(probe);
+		fprintf(stderr, "check_protocol: a syslog daemon has %s; "
+		    "reading the daemon's stderr instead\n", SYSLOG_PATH);
+		return;
+	}
+	if (probe >= 0)
+		close(probe);
+	unlink(SYSLOG_PATH);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "check_protocol: cannot bind %s: %s; reading "
+		    "the daemon's stderr instead\n", SYSLOG_PATH,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	chmod(SYSLOG_PATH, 0666);
+	syslog_fd = fd;
+}
+
+static void
+syslog_teardown(void)
+{
+	if (syslog_fd >= 0) {
+		close(syslog_fd);
+		unlink(SYSLOG_PATH);
+	}
+}
+
+/* The message part of a syslog datagram: after "tlsgate[PID]: ". */
+static const char *
+syslog_message(const char *datagram)
+{
+	const char *tag = strstr(datagram, "tlsgate[");
+	const char *end;
+
+	if (tag == NULL)
+		return NULL;
+	end = strstr(tag, "]: ");
+	return end != NULL ? end + 3 : NULL;
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Reads new stderr lines of the daemon; returns the first containing needle. */
+static char *
+stderr_find(struct daemon *d, const char *needle)
+{
+	size_t len;
+	char *text = tu_read_file(d->stderr_path, &len);
+	char *found = NULL;
+
+	if (text == NULL || d->stderr_offset > len) {
+		free(text);
+		return NULL;
+	}
+	for (char *line = text + d->stderr_offset, *nl;
+	    (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = '\0';
+		d->stderr_offset = (size_t)(nl + 1 - text);
+		if (strncmp(line, "tlsgate: ", 9) == 0)
+			line += 9;
+		if (strstr(line, needle) != NULL) {
+			found = strdup(line);
+			break;
+		}
+	}
+	free(text);
+	return found;
+}
+
+/*
+ * The syslog socket holds only a few datagrams (net.unix.max_dgram_qlen,
+ * 10 here) before the daemon's syslog() blocks, so a thread of the test
+ * reads it all the time and keeps the messages for log_wait.
+ */
+static pthread_t collector;
+static bool collector_running;
+static pthread_mutex_t collected_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t collected_cond = PTHREAD_COND_INITIALIZER;
+static char **collected;
+static size_t collected_count, collected_read, collected_capacity;
+
+static void *
+collect(void *arg)
+{
+	(void)arg;
+	while (__atomic_load_n(&collector_running, __ATOMIC_ACQUIRE)) {
+		struct pollfd pfd = { .fd = syslog_fd, .events = POLLIN };
+		char buf[16384];
+		const char *msg;
+		ssize_t n;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = recv(syslog_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (buf[n - 1] == '\n')
+			buf[n - 1] = '\0';
+		msg = syslog_message(buf);
+		if (msg == NULL)
+			continue;
+		pthread_mutex_lock(&collected_lock);
+		if (collected_count == collected_capacity) {
+			collected_capacity = collected_capacity ?
+			    collected_capacity * 2 : 256;
+			collected = realloc(collected,
+			    collected_capacity * sizeof(*collected));
+		}
+		if (collected != NULL)
+			collected[collected_count++] = strdup(msg);
+		pthread_cond_broadcast(&collected_cond);
+		pthread_mutex_unlock(&collected_lock);
+	}
+	return NULL;
+}
+
+/* Checked fixture: runs in each forked test. */
+static void
+collector_start(void)
+{
+	if (syslog_fd < 0)
+		return;
+	__atomic_store_n(&collector_running, true, __ATOMIC_RELEASE);
+	ck_assert_int_eq(pthread_create(&collector, NULL, collect, NULL), 0);
+}
+
+static void
+collector_stop(void)
+{
+	if (syslog_fd < 0)
+		return;
+	__atomic_store_n(&collector_running, false, __ATOMIC_RELEASE);
+	pthread_join(collector, NULL);
+	for (size_t i = 0; i < collected_count; i++)
+		free(collected[i]);
+	free(collected);
+	collected = NULL;
+	collected_count = collected_read = collected_capacity = 0;
+}
+
+/*
+ * Waits up to 5 s for a log line of the daemon containing needle, after
+ * the lines already looked at, and returns its message (malloc'd) or NULL.
+ */
+static char *
+log_wait(struct daemon *d, const char *needle)
+{
+	long deadline = now_ms() + 5000;
+	char *found = NULL;
+
+	if (syslog_fd < 0) {
+		while (now_ms() < deadline &&
+		    (found = stderr_find(d, needle)) == NULL)
+			usleep(50000);
+		return found;
+	}
+	pthread_mutex_lock(&collected_lock);
+	for (;;) {
+		struct timespec until;
+
+		for (; collected_read < collected_count; collected_read++) {
+			if (strstr(collected[collected_read], needle) != NULL) {
+				found = strdup(collected[collected_read++]);
+				break;
+			}
+		}
+		if (found != NULL || now_ms() >= deadline)
+			break;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&collected_cond, &collected_lock, &until);
+	}
+	pthread_mutex_unlock(&collected_lock);
+	return found;
+}
+
+/* Asserts that a line containing needle is logged and returns it. */
+#define EXPECT_LOG(d, needle) expect_log_at(__LINE__, (d), (needle))
+
+static char *
+expect_log_at(int line, struct daemon *d, const char *needle)
+{
+	char *msg = log_wait(d, needle);
+
+	ck_assert_msg(msg != NULL, "line %d: no log line containing \"%s\"",
+	    line, needle);
+	return msg;
+}
+
+/* Forgets what was logged so far. */
+static void
+log_drain(struct daemon *d)
+{
+	if (syslog_fd >= 0) {
+		/* Let lines in flight arrive before they are skipped. */
+		usleep(100000);
+		pthread_mutex_lock(&collected_lock);
+		collected_read = collected_count;
+		pthread_mutex_unlock(&collected_lock);
+	} else if (d != NULL) {
+		size_t len;
+		char *text = tu_read_file(d->stderr_path, &len);
+
+		if (text != NULL)
+			d->stderr_offset = len;
+		free(text);
+	}
+}
+
+/* ---- the daemon -------------------------------------------------------- */
+
+static void
+write_policy(struct daemon *d, const char *text)
+{
+	char *tmp;
+
+	/* Written aside and renamed, as an admin's editor would. */
+	if (asprintf(&tmp, "%s.new", d->policy) < 0)
+		ck_abort();
+	free(tu_write_file(d->dir, "policy.new", text));
+	ck_assert_int_eq(rename(tmp, d->policy), 0);
+	free(tmp);
+}
+
+static bool
+socket_ready(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	bool ok;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static void
+daemon_start(struct daemon *d, const char *policy, const char *extra_config)
+{
+	char *config_text;
+	pid_t parent = getpid();
+
+	memset(d, 0, sizeof(*d));
+	d->dir = tu_tempdir();
+	if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0 ||
+	    asprintf(&config_text, "Socket unix:%s\nPolicyFile policy\n"
+	    "LogLevel info\nBackground no\n%s", d->socket_path,
+	    extra_config != NULL ? extra_config : "") < 0)
+		ck_abort();
+	d->config = tu_write_file(d->dir, "tlsgate.conf", config_text);
+	d->policy = tu_write_file(d->dir, "policy", policy);
+	d->stderr_path = tu_write_file(d->dir, "stderr", "");
+	free(config_text);
+	log_drain(d);
+
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		int fd = open(d->stderr_path, O_WRONLY | O_APPEND);
+
+		/* Dies with the test, even when an assertion ends it early. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execl(binary(), "tlsgate", "-f", "-c", d->config, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && !socket_ready(d->socket_path); i++) {
+		int status;
+
+		ck_assert_msg(waitpid(d->pid, &status, WNOHANG) == 0,
+		    "tlsgate exited at start-up");
+		usleep(25000);
+	}
+	ck_assert_msg(socket_ready(d->socket_path), "tlsgate did not listen "
+	    "on %s", d->socket_path);
+}
+
+/* Stops the daemon with SIGTERM and asserts a clean exit. */
+static void
+daemon_stop(struct daemon *d)
+{
+	int status = 0;
+
+	if (d->pid > 0) {
+		pid_t done = 0;
+
+		kill(d->pid, SIGTERM);
+		/*
+		 * libmilter notices the stop when its listener wakes up, at
+		 * the latest after 5 s; a connection wakes it at once.
+		 */
+		for (int i = 0; i < 500 && done == 0; i++) {
+			done = waitpid(d->pid, &status, WNOHANG);
+			if (done == 0) {
+				socket_ready(d->socket_path);
+				usleep(20000);
+			}
+		}
+		ck_assert_int_eq(done, d->pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "tlsgate did not exit cleanly (status 0x%x)", status);
+	}
+	tu_remove_tree(d->dir);
+	free(d->dir);
+	free(d->socket_path);
+	free(d->config);
+	free(d->policy);
+	free(d->stderr_path);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+/* Macros as each MTA sends them at MAIL. */
+struct mail_macros {
+	const char *pairs[40];
+	size_t count;
+};
+
+static void
+add_macro(struct mail_macros *m, const char *name, const char *value)
+{
+	ck_assert_uint_lt(m->count + 2, sizeof(m->pairs) / sizeof(*m->pairs));
+	m->pairs[m->count++] = name;
+	m->pairs[m->count++] = value;
+	m->pairs[m->count] = NULL;
+}
+
+static void
+postfix_mail(struct mail_macros *m, const char *tls_version,
+    const char *bits, const char *subject_cn, const char *issuer_cn)
+{
+	memset(m, 0, sizeof(*m));
+	add_macro(m, "i", "4BqT2x3Jz");
+	add_macro(m, "v", "Postfix 3.7.11");
+	if (tls_version != NULL) {
+		add_macro(m, "{tls_version}", tls_version);
+		add_macro(m, "{cipher}", "TLS_AES_256_GCM_SHA384");
+		add_macro(m, "{cipher_bits}", bits);
+	}
+	if (subject_cn != NULL)
+		add_macro(m, "{cert_subject}", subject_cn);
+	if (issuer_cn != NULL)
+		add_macro(m, "{cert_issuer}", issuer_cn);
+}
+
+static void
+sendmail_mail(struct mail_macros *m, const char *tls_version,
+    const char *bits, const char *verify, const char *subject,
+    const char *cn_subject, const char *fingerprint)
+{
+	memset(m, 0, sizeof(*m));
+	add_macro(m, "i", "5C1a9xQ2");
+	add_macro(m, "v", "8.17.1.9");
+	if (tls_version != NULL) {
+		add_macro(m, "{tls_version}", tls_version);
+		add_macro(m, "{cipher}", "TLS_AES_256_GCM_SHA384");
+		add_macro(m, "{cipher_bits}", bits);
+	}
+	if (verify != NULL)
+		add_macro(m, "{verify}", verify);
+	if (subject != NULL) {
+		add_macro(m, "{cert_subject}", subject);
+		add_macro(m, "{cert_issuer}",
+		    "/O=tlsgate+20test/CN=tlsgate+20Test+20CA");
+		add_macro(m, "{cn_subject}", cn_subject);
+		add_macro(m, "{cn_issuer}", "tlsgate+20Test+20CA");
+	}
+	if (fingerprint != NULL)
+		add_macro(m, "{cert_fp}", fingerprint);
+}
+
+/* Opens a session and sends CONNECT for client (an IPv4 address). */
+static struct mc_conn *
+session_open(struct daemon *d, const char *client, struct mc_negotiated *neg)
+{
+	static const char *const connect_macros[] = {
+		"j", "mx.test.example", "{daemon_name}", "mx",
+		"{client_name}", "client.example.net", NULL
+	};
+	char err[256];
+	struct mc_conn *c = mc_open(d->socket_path, 5000, err, sizeof(err));
+	struct mc_reply r;
+
+	ck_assert_msg(c != NULL, "mc_open: %s", err);
+	ck_assert_msg(mc_negotiate(c, neg) == 0, "negotiate: %s", mc_error(c));
+	ck_assert_int_eq(mc_macros(c, MC_CMD_CONNECT, connect_macros), 0);
+	mc_connect(c, "client.example.net", '4', 25, client, &r);
+	/* Never a reply at CONNECT: it would block STARTTLS itself. */
+	ck_assert_str_eq(mc_reply_text(&r), "noreply");
+	return c;
+}
+
+static void
+session_mail(struct mc_conn *c, const struct mail_macros *m,
+    const char *sender, struct mc_reply *r)
+{
+	const char *args[] = { sender, NULL };
+
+	ck_assert_int_eq(mc_macros(c, MC_CMD_MAIL, m->pairs), 0);
+	mc_mail(c, args, r);
+}
+
+static void
+session_rcpt(struct mc_conn *c, const char *rcpt, struct mc_reply *r)
+{
+	const char *macros[] = { "{rcpt_addr}", rcpt, NULL };
+	const char *args[] = { rcpt, NULL };
+
+	ck_assert_int_eq(mc_macros(c, MC_CMD_RCPT, macros), 0);
+	mc_rcpt(c, args, r);
+}
+
+/* One session: CONNECT from client, MAIL with macros; the MAIL reply. */
+static void
+one_mail(struct daemon *d, const char *client, const struct mail_macros *m,
+    char *reply, size_t size)
+{
+	struct mc_negotiated neg;
+	struct mc_conn *c = session_open(d, client, &neg);
+	struct mc_reply r;
+
+	session_mail(c, m, "<a@sender.example>", &r);
+	snprintf(reply, size, "%s", mc_reply_text(&r));
+	ck_assert_msg(r.result != MC_ERROR, "MAIL from %s: %s", client,
+	    reply);
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static const char row_policy[] =
+    "default none\n"
+    "client 192.0.2.1 encrypt\n"
+    "client 192.0.2.2 encrypt action=tempfail\n"
+    "client 192.0.2.3 encrypt min_version=TLSv1.3 min_bits=256\n"
+    "client 192.0.2.4 encrypt min_version=TLSv1.3 action=tempfail\n"
+    "client 192.0.2.5 verify issuer_cn=\"tlsgate Test CA\"\n"
+    "client 192.0.2.6 verify issuer_cn=\"tlsgate Test CA\" action=tempfail\n"
+    "client 192.0.2.7 verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 192.0.2.8 verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\" action=tempfail\n"
+    "client 192.0.2.9 verify fingerprint=sha256:" FP_HEX "\n";
+
+START_TEST(test_negotiation)
+{
+	struct daemon d;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+
+	daemon_start(&d, row_policy, NULL);
+	c = session_open(&d, "192.0.2.1", &neg);
+	/* Every step tlsgate does not use is off; CONNECT gets no reply. */
+	ck_assert_uint_eq(neg.protocol & 0x2, 0x2);       /* NOHELO */
+	ck_assert_uint_eq(neg.protocol & 0x10, 0x10);     /* NOBODY */
+	ck_assert_uint_eq(neg.protocol & 0x20, 0x20);     /* NOHDRS */
+	ck_assert_uint_eq(neg.protocol & 0x40, 0x40);     /* NOEOH */
+	ck_assert_uint_eq(neg.protocol & 0x100, 0x100);   /* NOUNKNOWN */
+	ck_assert_uint_eq(neg.protocol & 0x200, 0x200);   /* NODATA */
+	ck_assert_uint_eq(neg.protocol & 0x1000, 0x1000); /* NR_CONN */
+	ck_assert_uint_eq(neg.protocol & 0x4, 0);         /* MAIL is seen */
+	ck_assert_uint_eq(neg.protocol & 0x8, 0);         /* RCPT is seen */
+	ck_assert_uint_eq(neg.actions, 0x100);            /* SETSYMLIST only */
+	ck_assert_ptr_nonnull(neg.symlists[MC_STAGE_ENVFROM]);
+	ck_assert_ptr_nonnull(strstr(neg.symlists[MC_STAGE_ENVFROM],
+	    "{tls_version}"));
+	ck_assert_ptr_nonnull(strstr(neg.symlists[MC_STAGE_ENVFROM], "{verify}"));
+	ck_assert_ptr_nonnull(strstr(neg.symlists[MC_STAGE_ENVFROM], "{cert_fp}"));
+	ck_assert_ptr_nonnull(strstr(neg.symlists[MC_STAGE_ENVFROM], " v "));
+	ck_assert_ptr_nonnull(strstr(neg.symlists[MC_STAGE_CONNECT],
+	    "{daemon_name}"));
+	ck_assert_ptr_nonnull(neg.symlists[MC_STAGE_ENVRCPT]);
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	daemon_stop(&d);
+}
+END_TEST
+
+struct row {
+	const char *client;
+	bool sendmail;
+	const char *tls_version;        /* NULL: no STARTTLS */
+	const char *bits;
+	const char *cert;               /* subject CN, or NULL for no cert */
+	const char *want;
+};
+
+static const struct row rows[] = {
+	/* TLS required, no STARTTLS. */
+	{ "192.0.2.1", false, NULL, NULL, NULL, "530 5.7.0 " NO_STARTTLS },
+	{ "192.0.2.1", true, NULL, NULL, NULL, "530 5.7.0 " NO_STARTTLS },
+	{ "192.0.2.2", false, NULL, NULL, NULL, "451 4.7.0 " NO_STARTTLS },
+	{ "192.0.2.2", true, NULL, NULL, NULL, "451 4.7.0 " NO_STARTTLS },
+	{ "192.0.2.1", false, "TLSv1.3", "256", NULL, "continue" },
+	{ "192.0.2.1", true, "TLSv1.3", "256", NULL, "continue" },
+	/* Too weak. */
+	{ "192.0.2.3", false, "TLSv1.2", "128", NULL, "530 5.7.0 " TOO_WEAK
+	    "TLSv1.2, TLSv1.3 or higher required; 128 bits, 256 or more "
+	    "required" },
+	{ "192.0.2.3", true, "TLSv1.3", "128", NULL, "530 5.7.0 " TOO_WEAK
+	    "128 bits, 256 or more required" },
+	{ "192.0.2.4", false, "TLSv1.2", "256", NULL, "451 4.7.0 " TOO_WEAK
+	    "TLSv1.2, TLSv1.3 or higher required" },
+	{ "192.0.2.3", true, "TLSv1.3", "256", NULL, "continue" },
+	/* No verified client certificate. */
+	{ "192.0.2.5", false, "TLSv1.3", "256", NULL, "530 5.7.0 "
+	    CERT_REQUIRED },
+	{ "192.0.2.5", true, "TLSv1.3", "256", NULL, "530 5.7.0 "
+	    CERT_REQUIRED },
+	{ "192.0.2.6", true, "TLSv1.3", "256", NULL, "451 4.7.0 "
+	    CERT_REQUIRED },
+	{ "192.0.2.5", false, "TLSv1.3", "256", "client.partner.example",
+	    "continue" },
+	{ "192.0.2.5", true, "TLSv1.3", "256", "client.partner.example",
+	    "continue" },
+	/* Identity does not match. */
+	{ "192.0.2.7", false, "TLSv1.3", "256", "other.partner.example",
+	    "550 5.7.1 " NOT_AUTHORIZED },
+	{ "192.0.2.7", true, "TLSv1.3", "256", "other.partner.example",
+	    "550 5.7.1 " NOT_AUTHORIZED },
+	{ "192.0.2.8", false, "TLSv1.3", "256", "other.partner.example",
+	    "451 4.7.1 " NOT_AUTHORIZED },
+	{ "192.0.2.7", false, "TLSv1.3", "256", "client.partner.example",
+	    "continue" },
+	{ "192.0.2.7", true, "TLSv1.3", "256", "client.partner.example",
+	    "continue" },
+	/* The MTA cannot report what the rule needs: Postfix, fingerprint. */
+	{ "192.0.2.9", false, "TLSv1.3", "256", "client.partner.example",
+	    "451 4.3.5 " CANNOT_EVALUATE },
+	{ "192.0.2.9", true, "TLSv1.3", "256", "client.partner.example",
+	    "550 5.7.1 " NOT_AUTHORIZED },
+};
+
+START_TEST(test_reply_rows)
+{
+	struct daemon d;
+
+	daemon_start(&d, row_policy, NULL);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		const struct row *row = &rows[i];
+		struct mail_macros m;
+		char reply[1024];
+
+		if (row->sendmail) {
+			char subject[256];
+
+			snprintf(subject, sizeof(subject),
+			    "/O=Partner+20Inc/CN=%s", row->cert ? row->cert : "");
+			sendmail_mail(&m, row->tls_version, row->bits,
+			    row->tls_version == NULL ? NULL :
+			    row->cert != NULL ? "OK" : "NO",
+			    row->cert != NULL ? subject : NULL, row->cert,
+			    row->cert != NULL ? FP_OTHER : NULL);
+		} else {
+			postfix_mail(&m, row->tls_version, row->bits, row->cert,
+			    row->cert != NULL ? "tlsgate Test CA" : NULL);
+		}
+		one_mail(&d, row->client, &m, reply, sizeof(reply));
+		ck_assert_msg(strcmp(reply, row->want) == 0,
+		    "row %zu (%s, %s): got \"%s\", want \"%s\"", i, row->client,
+		    row->sendmail ? "sendmail" : "postfix", reply, row->want);
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_fingerprint_sendmail_match)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024];
+
+	daemon_start(&d, row_policy, NULL);
+	sendmail_mail(&m, "TLSv1.3", "256", "OK",
+	    "/O=Partner+20Inc/CN=client.partner.example",
+	    "client.partner.example", FP_HEX);
+	one_mail(&d, "192.0.2.9", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_audit_line)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line, *want;
+
+	daemon_start(&d, row_policy, NULL);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	line = EXPECT_LOG(&d, "4BqT2x3Jz: reject");
+	if (asprintf(&want, "4BqT2x3Jz: reject stage=mail "
+	    "client=client.example.net[192.0.2.1] listener=mx "
+	    "sender=<a@sender.example> tls=none rule=%s:2 require=encrypt "
+	    "reason=\"no STARTTLS\" reply=\"530 5.7.0 " NO_STARTTLS "\"",
+	    d.policy) < 0)
+		ck_abort();
+	ck_assert_str_eq(line, want);
+	free(want);
+	free(line);
+
+	/* A Sendmail session with a certificate: DN, verify, fingerprint. */
+	sendmail_mail(&m, "TLSv1.3", "256", "OK",
+	    "/O=Partner+20Inc/CN=other.partner.example",
+	    "other.partner.example", FP_OTHER);
+	one_mail(&d, "192.0.2.7", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "550 5.7.1 " NOT_AUTHORIZED);
+	line = EXPECT_LOG(&d, "5C1a9xQ2: reject");
+	if (asprintf(&want, "5C1a9xQ2: reject stage=mail "
+	    "client=client.example.net[192.0.2.7] listener=mx "
+	    "sender=<a@sender.example> tls=TLSv1.3 "
+	    "cipher=TLS_AES_256_GCM_SHA384 bits=256 verify=OK "
+	    "subject=\"/O=Partner Inc/CN=other.partner.example\" "
+	    "issuer=\"/O=tlsgate test/CN=tlsgate Test CA\" "
+	    "fingerprint=sha256:" FP_OTHER " rule=%s:8 "
+	    "require=\"verify subject_cn=client.partner.example "
+	    "issuer_cn=\\\"tlsgate Test CA\\\"\" reason=\"subject CN "
+	    "\\\"other.partner.example\\\" is not one the rule allows\" "
+	    "reply=\"550 5.7.1 " NOT_AUTHORIZED "\"", d.policy) < 0)
+		ck_abort();
+	ck_assert_str_eq(line, want);
+	free(want);
+	free(line);
+
+	/* Accepts are logged at LogLevel info. */
+	postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	line = EXPECT_LOG(&d, "4BqT2x3Jz: accept");
+	ck_assert_str_eq(line, "4BqT2x3Jz: accept stage=mail "
+	    "client=client.example.net[192.0.2.1] listener=mx "
+	    "sender=<a@sender.example> tls=TLSv1.3 "
+	    "cipher=TLS_AES_256_GCM_SHA384 bits=256 verify=NO");
+	free(line);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_mail_without_second_helo)
+{
+	struct daemon d;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mail_macros m;
+	struct mc_reply r;
+	/* HELO-stage macros from before STARTTLS say: no TLS. */
+	static const char *const helo_macros[] = {
+		"{tls_version}", "", NULL
+	};
+
+	daemon_start(&d, row_policy, NULL);
+	c = session_open(&d, "192.0.2.1", &neg);
+	ck_assert_int_eq(mc_macros(c, MC_CMD_HELO, helo_macros), 0);
+	/* tlsgate asked not to see HELO at all. */
+	mc_helo(c, "client.example.net", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "skipped");
+	/* STARTTLS, then MAIL with no new EHLO: TLS is read at MAIL. */
+	postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_recipients_mixed)
+{
+	struct daemon d;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mail_macros m;
+	struct mc_reply r;
+	char *line;
+
+	daemon_start(&d,
+	    "recipient secure.example encrypt message=\"see https://secure."
+	    "example/tls (100%)\"\n"
+	    "recipient tempfail.example encrypt action=tempfail\n", NULL);
+	c = session_open(&d, "198.51.100.1", &neg);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	session_rcpt(c, "<x@secure.example>", &r);
+	/* On the wire "%" is doubled; the MTA turns "%%" back into "%". */
+	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " NO_STARTTLS
+	    " see https://secure.example/tls (100%%)");
+	session_rcpt(c, "<y@other.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	session_rcpt(c, "<z@tempfail.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "451 4.7.0 " NO_STARTTLS);
+	line = EXPECT_LOG(&d, "reject stage=rcpt");
+	ck_assert_ptr_nonnull(strstr(line, " rcpt=<x@secure.example> "));
+	free(line);
+	/* A second transaction on the same connection starts afresh. */
+	ck_assert_int_eq(mc_abort(c), 0);
+	postfix_mail(&m, "TLSv1.2", "256", NULL, NULL);
+	session_mail(c, &m, "<b@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	session_rcpt(c, "<x@secure.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_monitor_mode)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+
+	daemon_start(&d, "default encrypt\n", "Mode monitor\n");
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	line = EXPECT_LOG(&d, "would-reject");
+	ck_assert_ptr_nonnull(strstr(line, "reply=\"530 5.7.0 " NO_STARTTLS
+	    "\""));
+	free(line);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_missing_macros)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+
+	daemon_start(&d, row_policy, NULL);
+	/* An MTA that did not send the MAIL macros tlsgate asked for. */
+	memset(&m, 0, sizeof(m));
+	add_macro(&m, "i", "4BqT2x3Jz");
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "451 4.3.5 " CANNOT_EVALUATE);
+	line = EXPECT_LOG(&d, "milter_mail_macros");
+	free(line);
+	line = EXPECT_LOG(&d, "4BqT2x3Jz: tempfail");
+	ck_assert_ptr_nonnull(strstr(line, "tls=unknown"));
+	free(line);
+
+	/* Sendmail without {verify}: the rule cannot be evaluated. */
+	sendmail_mail(&m, "TLSv1.3", "256", NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.5", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "451 4.3.5 " CANNOT_EVALUATE);
+	line = EXPECT_LOG(&d, "5C1a9xQ2: tempfail");
+	ck_assert_ptr_nonnull(strstr(line, "confMILTER_MACROS_ENVFROM"));
+	free(line);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_reload)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+
+	daemon_start(&d, "default none\n", NULL);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+
+	write_policy(&d, "default encrypt\nsender .sender.example verify\n");
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	ck_assert_ptr_nonnull(strstr(line, "2 rules (default 1, client 0, "
+	    "client-host 0, listener 0, sender 1, recipient 0)"));
+	free(line);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+
+	/* A broken policy is refused whole; the running one stays. */
+	write_policy(&d, "default encrypt\nclient 192.0.2.1/24 none\n"
+	    "sender x.example verify colour=red\n");
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "policy:2:8: error: host bits set in "
+	    "'192.0.2.1/24' (did you mean 192.0.2.0/24?)");
+	free(line);
+	line = EXPECT_LOG(&d, "policy:3:25: error: unknown attribute 'colour'");
+	free(line);
+	line = EXPECT_LOG(&d, "refused: 2 errors");
+	free(line);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+
+	/* A deleted policy file too. */
+	unlink(d.policy);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "cannot read: No such file or directory");
+	free(line);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_reload_in_flight)
+{
+	struct daemon d;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mail_macros m;
+	struct mc_reply r;
+	char reply[1024], *line;
+
+	daemon_start(&d, "recipient x.example encrypt\n", NULL);
+	c = session_open(&d, "192.0.2.1", &neg);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+
+	write_policy(&d, "recipient x.example none\n");
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	free(line);
+	/* The transaction in flight keeps the policy it started with ... */
+	session_rcpt(c, "<u@x.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " NO_STARTTLS);
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	/* ... and the next one gets the new policy. */
+	c = session_open(&d, "192.0.2.1", &neg);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	session_rcpt(c, "<u@x.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	(void)reply;
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_dropped_sessions)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024];
+
+	daemon_start(&d, row_policy, NULL);
+	/* The MTA goes away at every step; the filter must carry on. */
+	for (int step = 0; step < 6; step++) {
+		struct mc_negotiated neg;
+		char err[256];
+		struct mc_conn *c = mc_open(d.socket_path, 5000, err,
+		    sizeof(err));
+		struct mc_reply r;
+
+		ck_assert_ptr_nonnull(c);
+		if (step >= 1)
+			ck_assert_int_eq(mc_negotiate(c, &neg), 0);
+		if (step >= 2)
+			mc_connect(c, "client.example.net", '4', 25,
+			    "192.0.2.1", &r);
+		if (step >= 3) {
+			postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+			session_mail(c, &m, "<a@sender.example>", &r);
+			ck_assert_str_eq(mc_reply_text(&r), "continue");
+		}
+		if (step >= 4)
+			session_rcpt(c, "<x@example.org>", &r);
+		if (step >= 5)
+			ck_assert_int_eq(mc_abort(c), 0);
+		mc_close(c);
+		if (step >= 1)
+			mc_negotiated_free(&neg);
+	}
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Runs the binary with arguments; returns the exit status, output in *out. */
+static int
+run_binary(const char *const *args, const char *input, char **out)
+{
+	char *dir = tu_tempdir(), *out_path, *in_path;
+	char cmd[8192];
+	size_t n;
+	int status;
+
+	out_path = tu_write_file(dir, "out", "");
+	in_path = tu_write_file(dir, "in", input != NULL ? input : "");
+	n = (size_t)snprintf(cmd, sizeof(cmd), "'%s'", binary());
+	for (size_t i = 0; args[i] != NULL; i++)
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " '%s'", args[i]);
+	snprintf(cmd + n, sizeof(cmd) - n, " <'%s' >'%s' 2>&1", in_path,
+	    out_path);
+	status = system(cmd);
+	*out = tu_read_file(out_path, NULL);
+	tu_remove_tree(dir);
+	free(dir);
+	free(out_path);
+	free(in_path);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+START_TEST(test_check_option)
+{
+	char *dir = tu_tempdir(), *conf, *out;
+	const char *args[] = { "-n", "-c", NULL, NULL };
+
+	free(tu_write_file(dir, "policy", "default none\n"
+	    "client 192.0.2.0/24 encrypt\nclient 192.0.2.0/31 none\n"
+	    "client 192.0.2.0/32 none\nclient 192.0.2.1 none\n"));
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	args[2] = conf;
+	ck_assert_int_eq(run_binary(args, NULL, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "policy:3:8: warning: client rule "
+	    "can never match"));
+	ck_assert_ptr_nonnull(strstr(out, "5 rules (default 1, client 4, "
+	    "client-host 0, listener 0, sender 0, recipient 0), 1 warning"));
+	free(out);
+
+	free(tu_write_file(dir, "policy", "default none\nclient 192.0.2.1/24 "
+	    "encrypt\nsender a.example encrypt strict\n"));
+	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
+	ck_assert_ptr_nonnull(strstr(out, "/policy:2:8: error: host bits set"));
+	ck_assert_ptr_nonnull(strstr(out, "/policy:3:26: error: expected "
+	    "ATTRIBUTE=VALUE, not 'strict'"));
+	ck_assert_ptr_nonnull(strstr(out, "refused, 2 errors, 0 warnings"));
+	free(out);
+
+	free(tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n"
+	    "Colour blue\n"));
+	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
+	ck_assert_msg(strstr(out, "tlsgate.conf:2: error: unknown key "
+	    "'Colour'") != NULL, "got %s", out);
+	free(out);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_query_option)
+{
+	char *dir = tu_tempdir(), *conf, *out;
+	const char *reject[] = { "-c", NULL, "-q", "client=192.0.2.9",
+	    "sender=a@example.net", NULL };
+	const char *accept[] = { "-c", NULL, "-q", "client=192.0.2.9",
+	    "tls_version=TLSv1.3", "cipher_bits=256", "recipient=x@example.org",
+	    NULL };
+	const char *batch[] = { "-c", NULL, "-q", "-", NULL };
+	const char *bad[] = { "-c", NULL, "-q", "colour=blue", NULL };
+
+	free(tu_write_file(dir, "policy", "client 192.0.2.0/24 encrypt\n"
+	    "recipient x.example.org verify\n"));
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	reject[1] = accept[1] = batch[1] = bad[1] = conf;
+
+	ck_assert_int_eq(run_binary(reject, NULL, &out), 3);
+	ck_assert_msg(strstr(out, "mail: reject rule=") == out, "got %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "/policy:1 require=encrypt "
+	    "reason=\"no STARTTLS\" reply=\"530 5.7.0 " NO_STARTTLS "\"\n"));
+	free(out);
+
+	ck_assert_int_eq(run_binary(accept, NULL, &out), 0);
+	ck_assert_str_eq(out, "mail: accept\nrcpt: accept "
+	    "rcpt=<x@example.org>\n");
+	free(out);
+
+	ck_assert_int_eq(run_binary(batch, "client=192.0.2.1\n\n# comment\n"
+	    "client=192.0.2.1 tls_version=TLSv1.2 recipient=<a@x.example.org>\n",
+	    &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "mail: reject rule="));
+	ck_assert_ptr_nonnull(strstr(out, "mail: accept\nrcpt: reject "
+	    "rcpt=<a@x.example.org> rule="));
+	free(out);
+
+	ck_assert_int_eq(run_binary(bad, NULL, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "unknown key 'colour'"));
+	free(out);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_startup_errors)
+{
+	char *dir = tu_tempdir(), *conf, *out;
+	const char *args[] = { "-f", "-c", NULL, NULL };
+
+	free(tu_write_file(dir, "policy", "client 192.0.2.1/24 encrypt\n"));
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n"
+	    "Socket unix:/nonexistent/dir/tlsgate.sock\n");
+	args[2] = conf;
+	/* A refused policy stops the daemon with exit status 1. */
+	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
+	ck_assert_ptr_nonnull(strstr(out, "policy:1:8: error: host bits set"));
+	free(out);
+	/* So does a socket that cannot be made. */
+	free(tu_write_file(dir, "policy", "default none\n"));
+	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
+	ck_assert_msg(strstr(out, "/nonexistent/dir/tlsgate.sock") != NULL,
+	    "got %s", out);
+	free(out);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+static Suite *
+protocol_suite(void)
+{
+	Suite *s = suite_create("protocol");
+	TCase *tc = tcase_create("daemon");
+	TCase *cli = tcase_create("command line");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, collector_start, collector_stop);
+	tcase_add_checked_fixture(cli, collector_start, collector_stop);
+	tcase_add_test(tc, test_negotiation);
+	tcase_add_test(tc, test_reply_rows);
+	tcase_add_test(tc, test_fingerprint_sendmail_match);
+	tcase_add_test(tc, test_audit_line);
+	tcase_add_test(tc, test_mail_without_second_helo);
+	tcase_add_test(tc, test_recipients_mixed);
+	tcase_add_test(tc, test_monitor_mode);
+	tcase_add_test(tc, test_missing_macros);
+	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_reload_in_flight);
+	tcase_add_test(tc, test_dropped_sessions);
+	suite_add_tcase(s, tc);
+
+	tcase_add_test(cli, test_check_option);
+	tcase_add_test(cli, test_query_option);
+	tcase_add_test(cli, test_startup_errors);
+	suite_add_tcase(s, cli);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(protocol_suite());
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	syslog_setup();
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	syslog_teardown();
+	return failed ? 1 : 0;
+}
