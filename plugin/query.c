@@ -249,9 +249,10 @@ build_macros(const struct query *q, struct query_macros *qm)
 	if (q->fingerprint != NULL) {
 		struct fingerprint fp;
 		const char *err;
-		char text[128];
 
 		if (fp_parse_policy(q->fingerprint, &fp, &err)) {
+			char text[128];
+
 			fp_format(&fp, text, sizeof(text));
 			/* Sendmail sends the hex pairs without the algorithm. */
 			m->cert_fp = keep(qm, strdup(strchr(text, ':') + 1));
@@ -294,7 +295,7 @@ query_run(const struct policy *p, const struct query *q, FILE *out)
 	struct query_macros qm;
 	struct facts f;
 	struct decision d;
-	bool accepted, mail_accepted;
+	bool accepted;
 
 	facts_init(&f);
 	f.mta = q->mta;
@@ -309,6 +310,8 @@ query_run(const struct policy *p, const struct query *q, FILE *out)
 		print_decision(p, STAGE_MAIL, NULL, &d, out);
 		accepted = false;
 	} else {
+		bool mail_accepted;
+
 		policy_evaluate(p, &f, STAGE_MAIL, &d);
 		print_decision(p, STAGE_MAIL, NULL, &d, out);
 		accepted = d.verdict == VERDICT_ACCEPT ||

@@ -196,12 +196,17 @@ collect(void *arg)
 			continue;
 		pthread_mutex_lock(&collected_lock);
 		if (collected_count == collected_capacity) {
-			collected_capacity = collected_capacity ?
+			size_t capacity = collected_capacity ?
 			    collected_capacity * 2 : 256;
-			collected = realloc(collected,
-			    collected_capacity * sizeof(*collected));
+			char **grown = realloc(collected,
+			    capacity * sizeof(*grown));
+
+			if (grown != NULL) {
+				collected = grown;
+				collected_capacity = capacity;
+			}
 		}
-		if (collected != NULL)
+		if (collected_count < collected_capacity)
 			collected[collected_count++] = strdup(msg);
 		pthread_cond_broadcast(&collected_cond);
 		pthread_mutex_unlock(&collected_lock);
@@ -365,10 +370,17 @@ daemon_start(struct daemon *d, const char *policy, const char *extra_config)
 			_exit(1);
 		if (fd >= 0)
 			dup2(fd, STDERR_FILENO);
-		execl(binary(), "tlsgate", "-f", "-c", d->config, (char *)NULL);
+		/* e.g. TLSGATE_TEST_WRAPPER="valgrind --error-exitcode=99" */
+		if (getenv("TLSGATE_TEST_WRAPPER") != NULL)
+			execl("/bin/sh", "sh", "-c",
+			    "exec $TLSGATE_TEST_WRAPPER \"$0\" -f -c \"$1\"",
+			    binary(), d->config, (char *)NULL);
+		else
+			execl(binary(), "tlsgate", "-f", "-c", d->config,
+			    (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 200 && !socket_ready(d->socket_path); i++) {
+	for (int i = 0; i < 800 && !socket_ready(d->socket_path); i++) {
 		int status;
 
 		ck_assert_msg(waitpid(d->pid, &status, WNOHANG) == 0,
@@ -913,7 +925,7 @@ START_TEST(test_reload_in_flight)
 	struct mc_conn *c;
 	struct mail_macros m;
 	struct mc_reply r;
-	char reply[1024], *line;
+	char *line;
 
 	daemon_start(&d, "recipient x.example encrypt\n", NULL);
 	c = session_open(&d, "192.0.2.1", &neg);
@@ -938,7 +950,6 @@ START_TEST(test_reload_in_flight)
 	ck_assert_str_eq(mc_reply_text(&r), "continue");
 	ck_assert_int_eq(mc_quit(c), 0);
 	mc_negotiated_free(&neg);
-	(void)reply;
 	daemon_stop(&d);
 }
 END_TEST
