@@ -11,6 +11,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -326,32 +328,36 @@ write_policy(struct daemon *d, const char *text)
 	free(tmp);
 }
 
+/* True when something accepts connections at spec (unix path or inet:). */
 static bool
-socket_ready(const char *path)
+socket_ready(const char *spec)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	bool ok;
+	char err[256];
+	struct mc_conn *c = mc_open(spec, 1000, err, sizeof(err));
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
+	if (c == NULL)
+		return false;
+	mc_close(c);
+	return true;
 }
 
+/* Starts tlsgate -f on socket (NULL: a unix socket in a scratch dir). */
 static void
-daemon_start(struct daemon *d, const char *policy, const char *extra_config)
+daemon_start_on(struct daemon *d, const char *policy,
+    const char *extra_config, const char *socket)
 {
 	char *config_text;
 	pid_t parent = getpid();
 
 	memset(d, 0, sizeof(*d));
 	d->dir = tu_tempdir();
-	if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0 ||
-	    asprintf(&config_text, "Socket unix:%s\nPolicyFile policy\n"
-	    "LogLevel info\nBackground no\n%s", d->socket_path,
-	    extra_config != NULL ? extra_config : "") < 0)
+	if (socket != NULL)
+		d->socket_path = strdup(socket);
+	else if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0)
+		ck_abort();
+	if (asprintf(&config_text, "Socket %s%s\nPolicyFile policy\n"
+	    "LogLevel info\nBackground no\n%s", socket != NULL ? "" : "unix:",
+	    d->socket_path, extra_config != NULL ? extra_config : "") < 0)
 		ck_abort();
 	d->config = tu_write_file(d->dir, "tlsgate.conf", config_text);
 	d->policy = tu_write_file(d->dir, "policy", policy);
@@ -389,6 +395,12 @@ daemon_start(struct daemon *d, const char *policy, const char *extra_config)
 	}
 	ck_assert_msg(socket_ready(d->socket_path), "tlsgate did not listen "
 	    "on %s", d->socket_path);
+}
+
+static void
+daemon_start(struct daemon *d, const char *policy, const char *extra_config)
+{
+	daemon_start_on(d, policy, extra_config, NULL);
 }
 
 /* Stops the daemon with SIGTERM and asserts a clean exit. */
@@ -995,6 +1007,103 @@ START_TEST(test_dropped_sessions)
 }
 END_TEST
 
+START_TEST(test_inet_socket)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], spec[64];
+
+	/* A port of this process's own, so that parallel runs do not meet. */
+	snprintf(spec, sizeof(spec), "inet:%d@127.0.0.1",
+	    20000 + (int)(getpid() % 20000));
+	daemon_start_on(&d, row_policy, NULL, spec);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A /proc/PID/status field ("Uid", "Gid"): the first number after it. */
+static long
+proc_status_field(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	FILE *fp;
+	long value = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	fp = fopen(path, "r");
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, field, strlen(field)) == 0 &&
+		    line[strlen(field)] == ':')
+			value = strtol(line + strlen(field) + 1, NULL, 10);
+	fclose(fp);
+	return value;
+}
+
+static int run_binary(const char *const *args, const char *input,
+    char **out);
+
+START_TEST(test_background_userid)
+{
+	char *dir = tu_tempdir(), *conf, *out, *pid_text, *pid_path, *sock;
+	const char *args[] = { "-c", NULL, NULL };
+	struct stat st;
+	struct mail_macros m;
+	struct daemon d = { 0 };
+	char reply[1024];
+	pid_t pid;
+
+	/* The unprivileged user must be able to read what it reloads. */
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	free(tu_write_file(dir, "policy", "default encrypt\n"));
+	if (asprintf(&sock, "%s/tlsgate.sock", dir) < 0 ||
+	    asprintf(&pid_path, "%s/tlsgate.pid", dir) < 0 ||
+	    asprintf(&conf, "PolicyFile policy\nSocket unix:%s\n"
+	    "PidFile %s\nUserID nobody:nogroup\nUMask 0007\n"
+	    "Background yes\n", sock, pid_path) < 0)
+		ck_abort();
+	args[1] = tu_write_file(dir, "tlsgate.conf", conf);
+	/* In the background: returns once the socket is open. */
+	ck_assert_int_eq(run_binary(args, NULL, &out), 0);
+	free(out);
+	pid_text = tu_read_file(pid_path, NULL);
+	ck_assert_ptr_nonnull(pid_text);
+	pid = (pid_t)strtol(pid_text, NULL, 10);
+	free(pid_text);
+	ck_assert_int_gt(pid, 1);
+	/* Running as nobody:nogroup, with no way back. */
+	ck_assert_int_eq(proc_status_field(pid, "Uid"), (long)getpwnam("nobody")->pw_uid);
+	ck_assert_int_eq(proc_status_field(pid, "Gid"), (long)getgrnam("nogroup")->gr_gid);
+	/* The socket: owned by that user, mode from UMask. */
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_uid, getpwnam("nobody")->pw_uid);
+	ck_assert_uint_eq(st.st_mode & 0777, 0770);
+
+	d.socket_path = sock;
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++) {
+		socket_ready(sock);
+		usleep(20000);
+	}
+	ck_assert_msg(kill(pid, 0) != 0, "tlsgate did not stop");
+	free(sock);
+	free(pid_path);
+	free(conf);
+	free((char *)args[1]);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 /* Runs the binary with arguments; returns the exit status, output in *out. */
 static int
 run_binary(const char *const *args, const char *input, char **out)
@@ -1149,6 +1258,8 @@ protocol_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_in_flight);
 	tcase_add_test(tc, test_dropped_sessions);
+	tcase_add_test(tc, test_inet_socket);
+	tcase_add_test(tc, test_background_userid);
 	suite_add_tcase(s, tc);
 
 	tcase_add_test(cli, test_check_option);
