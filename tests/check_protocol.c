@@ -453,18 +453,26 @@ add_macro(struct mail_macros *m, const char *name, const char *value)
 	m->pairs[m->count] = NULL;
 }
 
+/* The macros both MTAs send at MAIL: queue id, version, TLS state. */
 static void
-postfix_mail(struct mail_macros *m, const char *tls_version,
-    const char *bits, const char *subject_cn, const char *issuer_cn)
+common_mail(struct mail_macros *m, const char *queue_id, const char *version,
+    const char *tls_version, const char *bits)
 {
 	memset(m, 0, sizeof(*m));
-	add_macro(m, "i", "4BqT2x3Jz");
-	add_macro(m, "v", "Postfix 3.7.11");
+	add_macro(m, "i", queue_id);
+	add_macro(m, "v", version);
 	if (tls_version != NULL) {
 		add_macro(m, "{tls_version}", tls_version);
 		add_macro(m, "{cipher}", "TLS_AES_256_GCM_SHA384");
 		add_macro(m, "{cipher_bits}", bits);
 	}
+}
+
+static void
+postfix_mail(struct mail_macros *m, const char *tls_version,
+    const char *bits, const char *subject_cn, const char *issuer_cn)
+{
+	common_mail(m, "4BqT2x3Jz", "Postfix 3.7.11", tls_version, bits);
 	if (subject_cn != NULL)
 		add_macro(m, "{cert_subject}", subject_cn);
 	if (issuer_cn != NULL)
@@ -476,14 +484,7 @@ sendmail_mail(struct mail_macros *m, const char *tls_version,
     const char *bits, const char *verify, const char *subject,
     const char *cn_subject, const char *fingerprint)
 {
-	memset(m, 0, sizeof(*m));
-	add_macro(m, "i", "5C1a9xQ2");
-	add_macro(m, "v", "8.17.1.9");
-	if (tls_version != NULL) {
-		add_macro(m, "{tls_version}", tls_version);
-		add_macro(m, "{cipher}", "TLS_AES_256_GCM_SHA384");
-		add_macro(m, "{cipher_bits}", bits);
-	}
+	common_mail(m, "5C1a9xQ2", "8.17.1.9", tls_version, bits);
 	if (verify != NULL)
 		add_macro(m, "{verify}", verify);
 	if (subject != NULL) {
