@@ -31,11 +31,9 @@ tls_fields(struct audit_line *a, const struct facts *f)
 	audit_field(a, "cipher", t->cipher);
 	if (t->cipher_bits >= 0)
 		audit_fieldf(a, "bits", "%d", t->cipher_bits);
+	/* Only what the MTA said: Postfix has no {verify} to show. */
 	if (t->verify_text != NULL)
 		audit_field(a, "verify", t->verify_text);
-	else if (f->mta == MTA_POSTFIX)
-		audit_field(a, "verify", t->verify == VERIFY_VERIFIED ?
-		    "OK" : "NO");
 	/* The full DN where the MTA reports it (Sendmail), else the CN. */
 	if (t->subject.text != NULL && t->subject.text[0] != '\0')
 		audit_field(a, "subject", t->subject.text);

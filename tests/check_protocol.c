@@ -762,7 +762,7 @@ START_TEST(test_audit_line)
 	ck_assert_str_eq(line, "4BqT2x3Jz: accept stage=mail "
 	    "client=client.example.net[192.0.2.1] listener=mx "
 	    "sender=<a@sender.example> tls=TLSv1.3 "
-	    "cipher=TLS_AES_256_GCM_SHA384 bits=256 verify=NO");
+	    "cipher=TLS_AES_256_GCM_SHA384 bits=256");
 	free(line);
 	daemon_stop(&d);
 }
