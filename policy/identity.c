@@ -237,6 +237,20 @@ copy_bytes(const char *src, size_t len)
 }
 
 /*
+ * What Sendmail puts in {cn_subject} / {cn_issuer} instead of a name when
+ * the certificate has no CN, or one with a NUL byte in it.
+ */
+static const char *
+sendmail_placeholder_problem(const char *decoded)
+{
+	if (strcmp(decoded, "BadCertificateUnknown") == 0)
+		return "Sendmail found no CN in the certificate";
+	if (strcmp(decoded, "BadCertificateContainsNUL") == 0)
+		return "CN contains a NUL byte";
+	return NULL;
+}
+
+/*
  * A Sendmail CN macro, checked against the DN it belongs to when the DN
  * is complete: the old one-line form can hide an extra "/CN=" in a value,
  * and then the DN shows more than one CN or one that differs from the
@@ -282,6 +296,9 @@ sendmail_name(struct name_fact *name, const char *macro,
 		return name->value != NULL;
 	}
 	name->value = decoded;
+	name->problem = sendmail_placeholder_problem(decoded);
+	if (name->problem != NULL)
+		return true;
 	if (!name_is_well_formed(name, len))
 		return true;
 	/*
@@ -309,6 +326,28 @@ sendmail_name(struct name_fact *name, const char *macro,
 	return true;
 }
 
+/*
+ * Sendmail leaves out whole RDNs that do not fit in its 256-byte buffer,
+ * so a long DN can arrive short of its length limit yet incomplete.  When
+ * Sendmail reports a real CN but the DN shows none, the DN was cut.
+ */
+static void
+mark_dropped_rdns(struct dn_fact *dn, const char *cn_macro)
+{
+	char *decoded;
+	size_t len;
+
+	if (!dn->known || dn->truncated || dn->dn.count == 0 ||
+	    cn_macro == NULL || *cn_macro == '\0' ||
+	    dn_find(&dn->dn, DN_OID_CN, NULL) != 0)
+		return;
+	if (!xtext_decode(cn_macro, strlen(cn_macro), &decoded, &len))
+		return;
+	if (sendmail_placeholder_problem(decoded) == NULL)
+		dn->truncated = true;
+	free(decoded);
+}
+
 static void
 sendmail_identity(struct tls_facts *out, const struct tls_macros *m,
     bool *ok)
@@ -325,8 +364,11 @@ sendmail_identity(struct tls_facts *out, const struct tls_macros *m,
 			*ok = false;
 	}
 	if (!sendmail_dn(&out->subject, m->cert_subject) ||
-	    !sendmail_dn(&out->issuer, m->cert_issuer) ||
-	    !sendmail_name(&out->subject_cn, m->cn_subject, &out->subject) ||
+	    !sendmail_dn(&out->issuer, m->cert_issuer))
+		*ok = false;
+	mark_dropped_rdns(&out->subject, m->cn_subject);
+	mark_dropped_rdns(&out->issuer, m->cn_issuer);
+	if (!sendmail_name(&out->subject_cn, m->cn_subject, &out->subject) ||
 	    !sendmail_name(&out->issuer_cn, m->cn_issuer, &out->issuer))
 		*ok = false;
 

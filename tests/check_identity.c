@@ -922,6 +922,38 @@ assert_subject_cn_refused(const char *cert_subject, const char *cn_subject,
 	tls_facts_free(&t);
 }
 
+/* Seen from Sendmail 8.17.1.9: placeholders instead of a CN. */
+START_TEST(sendmail_cn_placeholders)
+{
+	assert_subject_cn_refused("/O=Partner+20Inc", "BadCertificateUnknown",
+	    "Sendmail found no CN in the certificate");
+	assert_subject_cn_refused("/O=Evil/CN=good.example+5Cx00.evil.example",
+	    "BadCertificateContainsNUL", "CN contains a NUL byte");
+}
+END_TEST
+
+/*
+ * Seen from Sendmail 8.17.1.9: a DN too long for its buffer loses whole
+ * RDNs, so it arrives short and parseable but without its CN.
+ */
+START_TEST(sendmail_dropped_rdns)
+{
+	struct tls_facts t;
+
+	sendmail_subject(&t, "/O=Partner+20Inc", "client.partner.example");
+	ck_assert(t.subject.known);
+	ck_assert(t.subject.truncated);
+	ck_assert(!t.subject_cn.usable);
+	tls_facts_free(&t);
+
+	/* A DN without CN and Sendmail saying so: complete, no CN. */
+	sendmail_subject(&t, "/O=Partner+20Inc", "BadCertificateUnknown");
+	ck_assert(t.subject.known);
+	ck_assert(!t.subject.truncated);
+	tls_facts_free(&t);
+}
+END_TEST
+
 START_TEST(sendmail_cn_injection)
 {
 	struct tls_facts t;
@@ -938,8 +970,10 @@ START_TEST(sendmail_cn_injection)
 	    "client.partner.example", "CN does not match the DN");
 	assert_subject_cn_refused("/O=x/CN=Client.partner.example",
 	    "client.partner.example", "CN does not match the DN");
+	/* A DN with no CN beside a real CN macro is taken as cut short. */
 	assert_subject_cn_refused("/O=x\\/CN=client.partner.example",
-	    "client.partner.example", "CN does not match the DN");
+	    "client.partner.example", "the DN is too long or unreadable to "
+	    "check the CN against it");
 
 	/* OpenSSL 3 escapes the "/": one CN, which is the whole string. */
 	sendmail_subject(&t, "/O=x/CN=evil.example\\/CN=client.partner.example",
@@ -1237,6 +1271,8 @@ identity_suite(void)
 	tcase_add_test(tc, sendmail_bad_cns);
 	tcase_add_test(tc, sendmail_dn_edge_cases);
 	tcase_add_test(tc, sendmail_truncated_dn);
+	tcase_add_test(tc, sendmail_cn_placeholders);
+	tcase_add_test(tc, sendmail_dropped_rdns);
 	tcase_add_test(tc, sendmail_fingerprints);
 	tcase_add_test(tc, unknown_mta);
 	suite_add_tcase(s, tc);
