@@ -52,6 +52,12 @@ struct session {
 	char *recipient;
 	char *queue_id;
 	struct facts facts;
+	/*
+	 * Kept here rather than on the stack: libmilter starts threads often,
+	 * and every page a fresh thread's stack touches is a page fault.
+	 */
+	struct decision decision;
+	struct audit_line line;
 };
 
 static char *
@@ -237,10 +243,8 @@ apply_decision(SMFICTX *ctx, const struct decision *d)
 }
 
 static void
-audit(const struct session *s, enum policy_stage stage,
-    const struct decision *d)
+audit(struct session *s, enum policy_stage stage, const struct decision *d)
 {
-	struct audit_line line;
 	struct audit_session as = {
 		.queue_id = s->queue_id,
 		.client_name = s->client_name,
@@ -252,8 +256,8 @@ audit(const struct session *s, enum policy_stage stage,
 	/* Accepts are logged at "info" only; skip building them otherwise. */
 	if (d->verdict == VERDICT_ACCEPT && log_get_level() < LOG_LEVEL_INFO)
 		return;
-	audit_decision(&line, s->policy, &as, stage, d);
-	audit_emit(&line, priority);
+	audit_decision(&s->line, s->policy, &as, stage, d);
+	audit_emit(&s->line, priority);
 }
 
 /* Reads the TLS macros of MAIL into s->facts.tls. */
@@ -281,12 +285,13 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct session *s = session_get(ctx, true);
 	const char *version;
-	struct decision d;
+	struct decision *d;
 	enum mta_flavour mta;
 	bool facts_ok;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	d = &s->decision;
 	transaction_end(s);
 	s->sender = dup_or_null(strip_brackets(argv != NULL ? argv[0] : NULL));
 	s->queue_id = dup_or_null(smfi_getsymval(ctx, "i"));
@@ -317,12 +322,12 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 	}
 	s->policy = snapshot_acquire(policy_holder);
 	if (!facts_ok || s->policy == NULL || s->sender == NULL)
-		decision_cannot_evaluate(&d, !facts_ok || s->sender == NULL ?
+		decision_cannot_evaluate(d, !facts_ok || s->sender == NULL ?
 		    "out of memory" : "no policy loaded");
 	else
-		policy_evaluate(s->policy, &s->facts, STAGE_MAIL, &d);
-	audit(s, STAGE_MAIL, &d);
-	return apply_decision(ctx, &d);
+		policy_evaluate(s->policy, &s->facts, STAGE_MAIL, d);
+	audit(s, STAGE_MAIL, d);
+	return apply_decision(ctx, d);
 }
 
 static sfsistat
@@ -330,15 +335,19 @@ tg_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct session *s = session_get(ctx, false);
 	const char *queue_id;
-	struct decision d;
+	struct decision *d;
 
 	if (s == NULL || s->policy == NULL) {
-		decision_cannot_evaluate(&d, "RCPT without a MAIL the filter "
-		    "saw");
+		/* Rare enough to afford the stack. */
+		struct decision lost;
+
+		decision_cannot_evaluate(&lost, "RCPT without a MAIL the "
+		    "filter saw");
 		if (s != NULL)
-			audit(s, STAGE_RCPT, &d);
-		return apply_decision(ctx, &d);
+			audit(s, STAGE_RCPT, &lost);
+		return apply_decision(ctx, &lost);
 	}
+	d = &s->decision;
 	/* Postfix may have assigned the queue id only now. */
 	queue_id = smfi_getsymval(ctx, "i");
 	if (queue_id != NULL && (s->queue_id == NULL ||
@@ -348,11 +357,11 @@ tg_envrcpt(SMFICTX *ctx, char **argv)
 	    strip_brackets(argv != NULL ? argv[0] : NULL));
 	s->facts.recipient = s->recipient;
 	if (s->recipient == NULL)
-		decision_cannot_evaluate(&d, "out of memory");
+		decision_cannot_evaluate(d, "out of memory");
 	else
-		policy_evaluate(s->policy, &s->facts, STAGE_RCPT, &d);
-	audit(s, STAGE_RCPT, &d);
-	return apply_decision(ctx, &d);
+		policy_evaluate(s->policy, &s->facts, STAGE_RCPT, d);
+	audit(s, STAGE_RCPT, d);
+	return apply_decision(ctx, d);
 }
 
 static sfsistat

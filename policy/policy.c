@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -185,8 +186,15 @@ void
 policy_unref(struct policy *p)
 {
 	if (p != NULL &&
-	    atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+	    atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
 		policy_free(p);
+		/*
+		 * A big policy is many small blocks that glibc would otherwise
+		 * keep; after a reload the process would stay at twice its
+		 * size.
+		 */
+		malloc_trim(0);
+	}
 }
 
 const char *
