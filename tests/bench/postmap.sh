@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# tests/bench/postmap.sh - batch lookups: `tlsgate -q -` against Postfix's
+# `postmap -q -` on the same rules and the same queries (DESIGN section 8).
+#
+#   1. 100,000 IPv4 CIDR rules, 100,000 client addresses:
+#        tlsgate: policy "default none" + "client PREFIX encrypt" lines,
+#                 queries "client=ADDR"; a hit prints "mail: reject ...";
+#        postmap: cidr:FILE with "PREFIX OK" lines, queries "ADDR"; a hit
+#                 prints "ADDR OK".
+#      Target: tlsgate >= 100x faster, end to end.
+#   2. 500,000 domain rules, 100,000 queries:
+#        tlsgate: "sender DOMAIN encrypt", queries "sender=user@DOMAIN";
+#        postmap: lmdb:FILE (hash:FILE when this Postfix has no lmdb) built
+#                 first with "postmap lmdb:FILE" (timed apart), queries
+#                 "DOMAIN".  No target; the ratio is reported.
+#
+# Rules and queries come from a fixed seed (perl's srand, $SEED).  Queries
+# are half addresses (domains) taken from the rules and half random ones
+# (and, for domains, subdomains of rule domains, which neither side
+# matches: both match a domain exactly).  Each side is timed end to end
+# (wall clock, including the load of its table: tlsgate parses its text
+# policy at every start, postmap -q reads the cidr text or opens the built
+# database), best of $RUNS runs; each is also timed with an empty query
+# list (load alone).  Both must find exactly the same queries, else the
+# script fails.
+#
+# Environment: BUILD (default /work/main/build, i.e. the tree's build/),
+# TLSGATE (default $BUILD/plugin/tlsgate), OUT (default
+# $BUILD/bench/postmap.txt), SEED, RUNS (default 3), CIDR_RULES,
+# CIDR_QUERIES, DOMAIN_RULES, DOMAIN_QUERIES, POSTMAP_DB (lmdb or hash;
+# default lmdb when postconf -m lists it; when it does not, and apt-get can
+# install postfix-lmdb without an index update, that is tried first unless
+# BENCH_INSTALL=no).
+# Writes key=value lines and a summary to $OUT, prints the summary; exits 0
+# unless something broke (a missing tool, a program failing, or the two
+# sides disagreeing on what they found).
+set -euo pipefail
+export LC_ALL=C
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$top/build}
+TLSGATE=${TLSGATE:-$BUILD/plugin/tlsgate}
+OUT=${OUT:-$BUILD/bench/postmap.txt}
+SEED=${SEED:-20240917}
+RUNS=${RUNS:-3}
+CIDR_RULES=${CIDR_RULES:-100000}
+CIDR_QUERIES=${CIDR_QUERIES:-100000}
+DOMAIN_RULES=${DOMAIN_RULES:-500000}
+DOMAIN_QUERIES=${DOMAIN_QUERIES:-100000}
+CIDR_TARGET=100
+
+die() {
+	printf 'postmap.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+[ -x "$TLSGATE" ] || die "no tlsgate binary at $TLSGATE (build first, or set BUILD/TLSGATE)"
+for c in postmap postconf perl awk; do
+	command -v "$c" >/dev/null 2>&1 || die "$c not found (the postfix package has postmap and postconf)"
+done
+
+work=$(mktemp -d /tmp/tlsgate-bench-postmap.XXXXXX)
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+
+# postmap reads main.cf: give it a minimal configuration directory of its
+# own (the machine may have no /etc/postfix/main.cf at all).
+pfconf=$work/postfix-etc
+mkdir -p "$pfconf"
+echo "compatibility_level = 3.6" >"$pfconf/main.cf"
+
+if [ -z "${POSTMAP_DB:-}" ]; then
+	if ! postconf -c "$pfconf" -m | grep -qx lmdb &&
+		[ "${BENCH_INSTALL:-yes}" != no ] && [ "$(id -u)" = 0 ] &&
+		command -v apt-get >/dev/null 2>&1 &&
+		apt-cache show postfix-lmdb >/dev/null 2>&1; then
+		echo "postmap.sh: installing postfix-lmdb (lmdb: tables for postmap)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends postfix-lmdb >"$work/apt.log" 2>&1 ||
+			echo "postmap.sh: could not install postfix-lmdb; using hash:" >&2
+	fi
+	if postconf -c "$pfconf" -m | grep -qx lmdb; then
+		POSTMAP_DB="lmdb"
+	else
+		POSTMAP_DB="hash"
+	fi
+fi
+postconf -c "$pfconf" -m | grep -qx "$POSTMAP_DB" ||
+	die "this Postfix has no $POSTMAP_DB: table type (postconf -m)"
+
+# --- data -------------------------------------------------------------------
+
+# gen_cidr DIR: DIR/policy (tlsgate), DIR/cidr (postmap), DIR/q.tlsgate,
+# DIR/q.postmap.  Prefix lengths: 50 % /24, 20 % /16-/23, 20 % /32,
+# 10 % /25-/31; host bits zero; no prefix twice.
+gen_cidr() {
+	perl -e '
+		use strict; use warnings;
+		my ($dir, $seed, $nrules, $nq) = @ARGV;
+		srand($seed);
+		my (%seen, @net, @len);
+		while (@net < $nrules) {
+			my $r = rand();
+			my $len = $r < 0.5 ? 24 : $r < 0.7 ? 16 + int(rand(8))
+			    : $r < 0.9 ? 32 : 25 + int(rand(7));
+			my $a = int(rand(4294967296));
+			my $mask = $len == 0 ? 0 : (0xffffffff << (32 - $len)) & 0xffffffff;
+			$a &= $mask;
+			next if ($a >> 24) == 0 || ($a >> 24) == 127 || ($a >> 24) >= 224;
+			next if $seen{"$a/$len"}++;
+			push @net, $a; push @len, $len;
+		}
+		sub ip { my $a = shift; join(".", ($a >> 24) & 255, ($a >> 16) & 255, ($a >> 8) & 255, $a & 255) }
+		open(my $p, ">", "$dir/policy") or die;
+		open(my $c, ">", "$dir/cidr") or die;
+		print $p "# generated by tests/bench/postmap.sh (seed $seed)\ndefault none\n";
+		for my $i (0 .. $#net) {
+			my $pfx = ip($net[$i]) . "/" . $len[$i];
+			print $p "client $pfx encrypt\n";
+			print $c "$pfx OK\n";
+		}
+		close $p or die; close $c or die;
+		open(my $qt, ">", "$dir/q.tlsgate") or die;
+		open(my $qp, ">", "$dir/q.postmap") or die;
+		for (1 .. $nq) {
+			my $a;
+			if (rand() < 0.5) {
+				my $i = int(rand(@net));
+				my $host = $len[$i] == 32 ? 0 : int(rand(2 ** (32 - $len[$i])));
+				$a = $net[$i] | $host;
+			} else {
+				$a = int(rand(4294967296));
+			}
+			my $s = ip($a);
+			print $qt "client=$s\n";
+			print $qp "$s\n";
+		}
+		close $qt or die; close $qp or die;
+	' "$1" "$SEED" "$CIDR_RULES" "$CIDR_QUERIES"
+}
+
+# gen_domains DIR: 500,000 distinct domains (a random label of 4-14
+# characters under one of a few TLDs, some two levels deep); queries: half
+# rule domains, a quarter random domains, a quarter subdomains of rule
+# domains.
+gen_domains() {
+	perl -e '
+		use strict; use warnings;
+		my ($dir, $seed, $nrules, $nq) = @ARGV;
+		srand($seed + 1);
+		my @tld = qw(com net org de fr nl example co.uk com.au info);
+		my @ch = ("a" .. "z", "0" .. "9");
+		sub label { my $n = 4 + int(rand(11)); join("", map { $ch[int(rand(@ch))] } 1 .. $n) }
+		sub domain {
+			my $d = label() . "." . $tld[int(rand(@tld))];
+			$d = label() . ".$d" if rand() < 0.2;
+			return $d;
+		}
+		my (%seen, @dom);
+		while (@dom < $nrules) {
+			my $d = domain();
+			next if $seen{$d}++;
+			push @dom, $d;
+		}
+		open(my $p, ">", "$dir/policy") or die;
+		open(my $t, ">", "$dir/table") or die;
+		print $p "# generated by tests/bench/postmap.sh (seed $seed)\ndefault none\n";
+		for my $d (@dom) {
+			print $p "sender $d encrypt\n";
+			print $t "$d OK\n";
+		}
+		close $p or die; close $t or die;
+		open(my $qt, ">", "$dir/q.tlsgate") or die;
+		open(my $qp, ">", "$dir/q.postmap") or die;
+		for (1 .. $nq) {
+			my $r = rand();
+			my $d = $r < 0.5 ? $dom[int(rand(@dom))]
+			    : $r < 0.75 ? domain() : label() . "." . $dom[int(rand(@dom))];
+			print $qt "sender=user\@$d\n";
+			print $qp "$d\n";
+		}
+		close $qt or die; close $qp or die;
+	' "$1" "$SEED" "$DOMAIN_RULES" "$DOMAIN_QUERIES"
+}
+
+# --- timing -----------------------------------------------------------------
+
+now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a - b }'; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a + 0 < b + 0) ? a : b }'; }
+
+# run_ok STATUS OK_STATUS...: was STATUS one of the OK ones?
+run_ok() {
+	local s=$1 ok
+	shift
+	for ok in "$@"; do [ "$s" = "$ok" ] && return 0; done
+	return 1
+}
+
+# timed IN OUT OKS CMD...: run CMD <IN >OUT once; prints the wall seconds.
+# OKS: the exit statuses that are not failures, comma-separated (tlsgate -q
+# exits 3 when something was rejected, postmap -q 1 when nothing was found).
+timed() {
+	local in=$1 out=$2 oks=$3 t0 t1 rc=0
+	shift 3
+	t0=$(now)
+	"$@" <"$in" >"$out" 2>"$out.err" || rc=$?
+	t1=$(now)
+	# shellcheck disable=SC2086 # split the status list
+	if ! run_ok "$rc" ${oks//,/ }; then
+		echo "postmap.sh: '$*' <$in exited with status $rc:" >&2
+		head -n 20 "$out.err" >&2
+		return 1
+	fi
+	sub "$t1" "$t0"
+}
+
+# best IN OUT OKS CMD...: best (lowest) wall time of $RUNS runs; also prints
+# every run's time, space-separated, after it ("BEST ALL...").
+best() {
+	local b="" t all="" i
+	for ((i = 0; i < RUNS; i++)); do
+		t=$(timed "$@") || return 1
+		all="$all $t"
+		b=$(min "$t" "$b")
+	done
+	printf '%s%s\n' "$b" "$all"
+}
+
+# max_rss_kb CMD...: peak resident size of one run (stdin/stdout as given).
+max_rss_kb() {
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null 2>&1 || true
+		tr -dc '0-9' <"$work/rss"
+	else
+		echo unknown
+	fi
+}
+
+# found_tlsgate QUERIES OUTPUT: the queries (their value after "KEY=")
+# whose line of output is a reject, one per line, sorted.
+found_tlsgate() {
+	local nq nout
+	nq=$(wc -l <"$1")
+	nout=$(wc -l <"$2")
+	if [ "$nq" != "$nout" ]; then
+		echo "postmap.sh: tlsgate printed $nout lines for $nq queries" >&2
+		return 1
+	fi
+	paste -d '\t' "$1" "$2" |
+		awk -F '\t' '$2 ~ /^mail: reject / { v = $1; sub(/^[^=]*=/, "", v); sub(/^user@/, "", v); print v }' |
+		sort
+}
+
+# found_postmap OUTPUT: the keys postmap found, sorted.
+found_postmap() {
+	awk '$2 == "OK" { print $1 }' "$1" | sort
+}
+
+kv() { printf '%s=%s\n' "$1" "$2" >>"$work/kv"; }
+say() { printf '%s\n' "$*" >>"$work/summary"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) b = 0.0001; printf "%.1f", a / b }'; }
+ms() { awk -v a="$1" 'BEGIN { printf "%.1f ms", a * 1000 }'; }
+
+: >"$work/kv"
+: >"$work/summary"
+empty=$work/empty
+: >"$empty"
+
+kv date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+kv host_cpus "$(nproc)"
+kv tlsgate "$TLSGATE"
+kv tlsgate_version "$("$TLSGATE" -V 2>&1 | head -n 1)"
+kv postfix_version "$(postconf -c "$pfconf" -h mail_version 2>/dev/null || echo unknown)"
+kv seed "$SEED"
+kv runs "$RUNS"
+
+# --- 1. CIDR ----------------------------------------------------------------
+
+d=$work/cidr
+mkdir -p "$d"
+t0=$(now)
+gen_cidr "$d"
+echo "postmap.sh: generated $CIDR_RULES CIDR rules and $CIDR_QUERIES queries in $(ms "$(sub "$(now)" "$t0")")"
+printf 'PolicyFile %s\n' "$d/policy" >"$d/tlsgate.conf"
+"$TLSGATE" -n -c "$d/tlsgate.conf" >"$d/check.out" 2>&1 ||
+	{ cat "$d/check.out" >&2; die "tlsgate -n refused the generated CIDR policy"; }
+
+read -r tg_load _ < <(best "$empty" "$d/tg.load" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
+read -r tg_best tg_all < <(best "$d/q.tlsgate" "$d/tg.out" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
+read -r pm_load _ < <(best "$empty" "$d/pm.load" 0,1 postmap -c "$pfconf" -q - "cidr:$d/cidr")
+read -r pm_best pm_all < <(best "$d/q.postmap" "$d/pm.out" 0,1 postmap -c "$pfconf" -q - "cidr:$d/cidr")
+if [ -z "${tg_best:-}" ] || [ -z "${pm_best:-}" ]; then
+	die "a CIDR run failed (see above)"
+fi
+tg_rss=$(max_rss_kb "$TLSGATE" -q -c "$d/tlsgate.conf" - <"$d/q.tlsgate")
+pm_rss=$(max_rss_kb postmap -c "$pfconf" -q - "cidr:$d/cidr" <"$d/q.postmap")
+
+found_tlsgate "$d/q.tlsgate" "$d/tg.out" >"$d/tg.found"
+found_postmap "$d/pm.out" >"$d/pm.found"
+tg_found=$(wc -l <"$d/tg.found")
+pm_found=$(wc -l <"$d/pm.found")
+if cmp -s "$d/tg.found" "$d/pm.found"; then same=yes; else same=no; fi
+
+cidr_ratio=$(ratio "$pm_best" "$tg_best")
+cidr_met=$(awk -v r="$cidr_ratio" -v t="$CIDR_TARGET" 'BEGIN { print (r + 0 >= t) ? "MET" : "NOT MET" }')
+tg_q=$(sub "$tg_best" "$tg_load")
+pm_q=$(sub "$pm_best" "$pm_load")
+
+kv cidr_rules "$CIDR_RULES"
+kv cidr_queries "$CIDR_QUERIES"
+kv cidr_tlsgate_s "$tg_best"
+kv cidr_tlsgate_runs_s "${tg_all# }"
+kv cidr_tlsgate_load_only_s "$tg_load"
+kv cidr_tlsgate_max_rss_kb "$tg_rss"
+kv cidr_postmap_s "$pm_best"
+kv cidr_postmap_runs_s "${pm_all# }"
+kv cidr_postmap_load_only_s "$pm_load"
+kv cidr_postmap_max_rss_kb "$pm_rss"
+kv cidr_found_tlsgate "$tg_found"
+kv cidr_found_postmap "$pm_found"
+kv cidr_same_addresses "$same"
+kv cidr_ratio "$cidr_ratio"
+kv cidr_target ">=$CIDR_TARGET"
+kv cidr_result "$cidr_met"
+
+say "CIDR: $CIDR_RULES rules, $CIDR_QUERIES queries (best of $RUNS, wall clock, load included)"
+say "  tlsgate -q -           $(ms "$tg_best") (load alone $(ms "$tg_load"), queries ~$(ms "$tg_q"); runs:${tg_all})"
+say "  postmap -q - cidr:     $(ms "$pm_best") (load alone $(ms "$pm_load"), queries ~$(ms "$pm_q"); runs:${pm_all})"
+say "  found: tlsgate $tg_found, postmap $pm_found, same addresses: $same"
+say "  tlsgate is ${cidr_ratio}x faster (target >= ${CIDR_TARGET}x): $cidr_met"
+[ "$same" = yes ] || say "  ERROR: the two sides found different addresses (see $d, kept)"
+
+# --- 2. domains ---------------------------------------------------------------
+
+d=$work/domains
+mkdir -p "$d"
+t0=$(now)
+gen_domains "$d"
+echo "postmap.sh: generated $DOMAIN_RULES domain rules and $DOMAIN_QUERIES queries in $(ms "$(sub "$(now)" "$t0")")"
+printf 'PolicyFile %s\n' "$d/policy" >"$d/tlsgate.conf"
+"$TLSGATE" -n -c "$d/tlsgate.conf" >"$d/check.out" 2>&1 ||
+	{ cat "$d/check.out" >&2; die "tlsgate -n refused the generated domain policy"; }
+
+# postmap's build of the database: a separate step, timed apart (best of
+# RUNS, each from scratch).
+build_best=""
+build_all=""
+for ((i = 0; i < RUNS; i++)); do
+	rm -f "$d/table.db" "$d/table.lmdb"
+	t=$(timed "$empty" "$d/build.out" 0 postmap -c "$pfconf" "$POSTMAP_DB:$d/table") ||
+		die "postmap $POSTMAP_DB:$d/table failed"
+	build_all="$build_all $t"
+	build_best=$(min "$t" "$build_best")
+done
+db_size=$(du -k "$d"/table.* | awk '$2 !~ /table$/ { s += $1 } END { print s + 0 }')
+
+read -r tg_load _ < <(best "$empty" "$d/tg.load" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
+read -r tg_best tg_all < <(best "$d/q.tlsgate" "$d/tg.out" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
+read -r pm_load _ < <(best "$empty" "$d/pm.load" 0,1 postmap -c "$pfconf" -q - "$POSTMAP_DB:$d/table")
+read -r pm_best pm_all < <(best "$d/q.postmap" "$d/pm.out" 0,1 postmap -c "$pfconf" -q - "$POSTMAP_DB:$d/table")
+if [ -z "${tg_best:-}" ] || [ -z "${pm_best:-}" ]; then
+	die "a domain run failed (see above)"
+fi
+tg_rss=$(max_rss_kb "$TLSGATE" -q -c "$d/tlsgate.conf" - <"$d/q.tlsgate")
+pm_rss=$(max_rss_kb postmap -c "$pfconf" -q - "$POSTMAP_DB:$d/table" <"$d/q.postmap")
+
+found_tlsgate "$d/q.tlsgate" "$d/tg.out" >"$d/tg.found"
+found_postmap "$d/pm.out" >"$d/pm.found"
+tg_found=$(wc -l <"$d/tg.found")
+pm_found=$(wc -l <"$d/pm.found")
+if cmp -s "$d/tg.found" "$d/pm.found"; then dsame=yes; else dsame=no; fi
+
+dom_ratio=$(ratio "$pm_best" "$tg_best")
+dom_ratio_build=$(ratio "$(awk -v a="$pm_best" -v b="$build_best" 'BEGIN { print a + b }')" "$tg_best")
+tg_q=$(sub "$tg_best" "$tg_load")
+pm_q=$(sub "$pm_best" "$pm_load")
+
+kv domain_rules "$DOMAIN_RULES"
+kv domain_queries "$DOMAIN_QUERIES"
+kv domain_postmap_type "$POSTMAP_DB"
+kv domain_postmap_build_s "$build_best"
+kv domain_postmap_build_runs_s "${build_all# }"
+kv domain_postmap_db_kb "$db_size"
+kv domain_tlsgate_s "$tg_best"
+kv domain_tlsgate_runs_s "${tg_all# }"
+kv domain_tlsgate_load_only_s "$tg_load"
+kv domain_tlsgate_max_rss_kb "$tg_rss"
+kv domain_postmap_s "$pm_best"
+kv domain_postmap_runs_s "${pm_all# }"
+kv domain_postmap_load_only_s "$pm_load"
+kv domain_postmap_max_rss_kb "$pm_rss"
+kv domain_found_tlsgate "$tg_found"
+kv domain_found_postmap "$pm_found"
+kv domain_same_domains "$dsame"
+kv domain_ratio "$dom_ratio"
+kv domain_ratio_with_build "$dom_ratio_build"
+
+say "Domains: $DOMAIN_RULES rules, $DOMAIN_QUERIES queries (best of $RUNS, wall clock)"
+say "  postmap $POSTMAP_DB:FILE (build, once per change) $(ms "$build_best") (runs:${build_all}; $db_size KB)"
+say "  tlsgate -q -           $(ms "$tg_best") (parse of the text policy alone $(ms "$tg_load"), queries ~$(ms "$tg_q"); runs:${tg_all})"
+say "  postmap -q - $POSTMAP_DB:    $(ms "$pm_best") (open alone $(ms "$pm_load"), queries ~$(ms "$pm_q"); runs:${pm_all})"
+say "  found: tlsgate $tg_found, postmap $pm_found, same domains: $dsame"
+say "  postmap/tlsgate: ${dom_ratio}x (queries on a built table); ${dom_ratio_build}x counting postmap's build (no target)"
+[ "$dsame" = yes ] || say "  ERROR: the two sides found different domains (see $d, kept)"
+
+mkdir -p "$(dirname "$OUT")"
+{
+	cat "$work/kv"
+	echo
+	cat "$work/summary"
+} >"$OUT"
+cat "$work/summary"
+echo "(written to $OUT)"
+
+if [ "$same" != yes ] || [ "$dsame" != yes ]; then
+	trap - EXIT
+	echo "postmap.sh: results disagree; data kept in $work" >&2
+	exit 1
+fi
