@@ -46,65 +46,21 @@ mkdir -p "$(dirname "$OUT")"
 WORK=$(mktemp -d /tmp/tlsgate-bench-milter.XXXXXX)
 TG_PID=
 NF_PID=
-SYSLOG_PID=
-SYSLOG_OWNED=0
-
-# Something answers on /dev/log?
-devlog_alive() {
-	[ -S /dev/log ] &&
-		socat -u OPEN:/dev/null UNIX-SENDTO:/dev/log >/dev/null 2>&1
-}
-
-# Stops a libmilter filter: SIGTERM, then one connection to wake its
-# listener (it looks at the flag only when poll returns, up to 5 s).
-stop_filter() {
-	local pid=$1 sock=$2
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	socat -u OPEN:/dev/null "UNIX-CONNECT:$sock" >/dev/null 2>&1 || true
-	local i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/bench/lib.sh
+. "$top/tests/bench/lib.sh"
 
 cleanup() {
 	stop_filter "$TG_PID" "$WORK/tlsgate.sock"
 	stop_filter "$NF_PID" "$WORK/null.sock"
 	TG_PID=''
 	NF_PID=''
-	if [ -n "$SYSLOG_PID" ]; then
-		kill "$SYSLOG_PID" 2>/dev/null || true
-		wait "$SYSLOG_PID" 2>/dev/null || true
-		if [ "$SYSLOG_OWNED" = 1 ] && [ -S /dev/log ] && ! devlog_alive; then
-			rm -f /dev/log
-		fi
-	fi
+	syslog_discard_stop
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# syslog() must never block or fail: when nothing listens on /dev/log,
-# bind it with a reader that throws the lines away.
-if ! devlog_alive; then
-	[ -w /dev ] || die "nothing listens on /dev/log and /dev is not writable"
-	socat -u UNIX-RECV:/dev/log,mode=666,unlink-early OPEN:/dev/null </dev/null &
-	SYSLOG_PID=$!
-	SYSLOG_OWNED=1
-	i=0
-	until devlog_alive; do
-		[ $i -lt 50 ] || die "could not bind /dev/log"
-		sleep 0.1
-		i=$((i + 1))
-	done
-	syslog_note="a discarding reader bound here"
-else
-	syslog_note="the existing listener"
-fi
+syslog_discard_start
 
 # --- the policy and the sessions ---------------------------------------------
 

@@ -45,61 +45,27 @@ WORK=$(mktemp -d /tmp/tlsgate-bench-reload.XXXXXX)
 TG_PID=
 READER_PID=
 LOAD_PID=
-SYSLOG_PID=
-SYSLOG_OWNED=0
-
-devlog_alive() {
-	[ -S /dev/log ] &&
-		socat -u OPEN:/dev/null UNIX-SENDTO:/dev/log >/dev/null 2>&1
-}
+# shellcheck source=tests/bench/lib.sh
+. "$top/tests/bench/lib.sh"
 
 cleanup() {
 	if [ -n "$LOAD_PID" ]; then
 		kill "$LOAD_PID" 2>/dev/null || true
 		wait "$LOAD_PID" 2>/dev/null || true
 	fi
-	if [ -n "$TG_PID" ]; then
-		kill -TERM "$TG_PID" 2>/dev/null || true
-		# libmilter sees the stop flag when its listener wakes.
-		socat -u OPEN:/dev/null "UNIX-CONNECT:$WORK/tlsgate.sock" >/dev/null 2>&1 || true
-		local i=0
-		while kill -0 "$TG_PID" 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -KILL "$TG_PID" 2>/dev/null || true
-		wait "$TG_PID" 2>/dev/null || true
-	fi
+	stop_filter "$TG_PID" "$WORK/tlsgate.sock"
 	if [ -n "$READER_PID" ]; then
 		wait "$READER_PID" 2>/dev/null || true
 	fi
-	if [ -n "$SYSLOG_PID" ]; then
-		kill "$SYSLOG_PID" 2>/dev/null || true
-		wait "$SYSLOG_PID" 2>/dev/null || true
-		if [ "$SYSLOG_OWNED" = 1 ] && [ -S /dev/log ] && ! devlog_alive; then
-			rm -f /dev/log
-		fi
-	fi
+	syslog_discard_stop
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# syslog() must never block or fail: when nothing listens on /dev/log,
-# bind it with a reader that throws the lines away.  tlsgate's lines are
-# read from its stderr copy (-f).
-if ! devlog_alive; then
-	[ -w /dev ] || die "nothing listens on /dev/log and /dev is not writable"
-	socat -u UNIX-RECV:/dev/log,mode=666,unlink-early OPEN:/dev/null </dev/null &
-	SYSLOG_PID=$!
-	SYSLOG_OWNED=1
-	i=0
-	until devlog_alive; do
-		[ $i -lt 50 ] || die "could not bind /dev/log"
-		sleep 0.1
-		i=$((i + 1))
-	done
-fi
+# syslog() must never block or fail; tlsgate's lines are read from its
+# stderr copy (-f).
+syslog_discard_start
 
 # --- two policies, one session both accept --------------------------------------
 
