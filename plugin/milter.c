@@ -115,22 +115,6 @@ session_get(SMFICTX *ctx, bool create)
 	return s;
 }
 
-/* Removes the <> around an envelope address, in place. */
-static char *
-strip_brackets(char *addr)
-{
-	size_t len;
-
-	if (addr == NULL)
-		return NULL;
-	len = strlen(addr);
-	if (len >= 2 && addr[0] == '<' && addr[len - 1] == '>') {
-		addr[len - 1] = '\0';
-		return addr + 1;
-	}
-	return addr;
-}
-
 static sfsistat
 tg_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
@@ -215,10 +199,8 @@ tg_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 
 /* Sends the decision's reply; the class of code and return always agree. */
 static sfsistat
-apply_decision(SMFICTX *ctx, const struct decision *d)
+apply_decision(SMFICTX *ctx, struct decision *d)
 {
-	char code[sizeof(d->code)], ecode[sizeof(d->ecode)];
-	char *text;
 	sfsistat status;
 
 	switch (d->verdict) {
@@ -231,14 +213,11 @@ apply_decision(SMFICTX *ctx, const struct decision *d)
 	default:
 		return SMFIS_CONTINUE;
 	}
-	memcpy(code, d->code, sizeof(code));
-	memcpy(ecode, d->ecode, sizeof(ecode));
-	text = strdup(d->milter_text);
-	if (text == NULL || smfi_setreply(ctx, code, ecode, text) !=
+	/* smfi_setreply copies the strings; it only lacks the const. */
+	if (smfi_setreply(ctx, d->code, d->ecode, d->milter_text) !=
 	    MI_SUCCESS)
 		log_error("cannot set the reply \"%s %s %s\"; the MTA sends "
 		    "its default", d->code, d->ecode, d->text);
-	free(text);
 	return status;
 }
 
@@ -293,7 +272,8 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	d = &s->decision;
 	transaction_end(s);
-	s->sender = dup_or_null(strip_brackets(argv != NULL ? argv[0] : NULL));
+	s->sender = dup_or_null(envelope_address(argv != NULL ? argv[0] :
+	    NULL));
 	s->queue_id = dup_or_null(smfi_getsymval(ctx, "i"));
 	version = smfi_getsymval(ctx, "v");
 	mta = mta_flavour_from_version(version);
@@ -354,7 +334,7 @@ tg_envrcpt(SMFICTX *ctx, char **argv)
 	    strcmp(queue_id, s->queue_id) != 0))
 		replace_string(&s->queue_id, queue_id);
 	replace_string(&s->recipient,
-	    strip_brackets(argv != NULL ? argv[0] : NULL));
+	    envelope_address(argv != NULL ? argv[0] : NULL));
 	s->facts.recipient = s->recipient;
 	if (s->recipient == NULL)
 		decision_cannot_evaluate(d, "out of memory");

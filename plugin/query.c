@@ -37,19 +37,6 @@ static const struct query_key query_keys[] = {
 	{ "fingerprint", offsetof(struct query, fingerprint) },
 };
 
-/* Removes the <> around an envelope address. */
-static const char *
-strip_brackets(char *addr)
-{
-	size_t len = strlen(addr);
-
-	if (len >= 2 && addr[0] == '<' && addr[len - 1] == '>') {
-		addr[len - 1] = '\0';
-		return addr + 1;
-	}
-	return addr;
-}
-
 bool
 query_parse(struct query *q, size_t count, char *const *words, char *err,
     size_t errlen)
@@ -88,7 +75,7 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 				return false;
 			}
 			q->recipients[q->recipient_count++] =
-			    strip_brackets(value);
+			    envelope_address(value);
 			continue;
 		}
 		for (size_t k = 0; k < sizeof(query_keys) / sizeof(*query_keys);
@@ -111,7 +98,7 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 		}
 	}
 	if (q->sender != NULL)
-		q->sender = strip_brackets((char *)q->sender);
+		q->sender = envelope_address((char *)q->sender);
 	if (q->mta == MTA_POSTFIX && q->verify != NULL) {
 		snprintf(err, errlen, "verify= is what Sendmail reports; under "
 		    "mta=postfix a verified certificate is given by "

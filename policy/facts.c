@@ -38,3 +38,18 @@ facts_verified_host(enum mta_flavour mta, const char *client_name,
 	}
 	return NULL;
 }
+
+char *
+envelope_address(char *arg)
+{
+	size_t len;
+
+	if (arg == NULL)
+		return NULL;
+	len = strlen(arg);
+	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>') {
+		arg[len - 1] = '\0';
+		return arg + 1;
+	}
+	return arg;
+}

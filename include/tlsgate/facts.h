@@ -38,4 +38,10 @@ void facts_init(struct facts *f);
 const char *facts_verified_host(enum mta_flavour mta, const char *client_name,
     const char *client_resolve);
 
+/*
+ * The address of a MAIL or RCPT argument, "<a@b>" -> "a@b", in place (the
+ * ">" is overwritten).  NULL stays NULL; "<>" gives "" (the null sender).
+ */
+char *envelope_address(char *arg);
+
 #endif
