@@ -133,27 +133,43 @@ flatten_controls(char *text)
 	}
 }
 
+/*
+ * Formats into stack[size], or into *whole (malloc'd, to be freed) when
+ * longer: a small buffer keeps the frames of the MTA's short-lived
+ * threads small.  Out of memory for a long text, the cut one is still
+ * worth having.  NULL on a formatting error.
+ */
+static char * __attribute__((format(printf, 4, 0)))
+format_text(char *stack, size_t size, char **whole, const char *fmt,
+    va_list ap)
+{
+	char *text = stack;
+	va_list again;
+	int n;
+
+	*whole = NULL;
+	va_copy(again, ap);
+	n = vsnprintf(stack, size, fmt, ap);
+	if (n >= (int)size) {
+		if (vasprintf(whole, fmt, again) >= 0)
+			text = *whole;
+		else
+			*whole = NULL;
+	}
+	va_end(again);
+	return n < 0 ? NULL : text;
+}
+
 static void __attribute__((format(printf, 2, 0)))
 log_vmessage(int priority, const char *fmt, va_list ap)
 {
-	char stack[LOG_TEXT_STACK], *text = stack, *whole = NULL;
-	va_list again;
-	int n;
+	char stack[LOG_TEXT_STACK], *whole, *text;
 
 	/* Filtered before formatting: debug calls cost little when off. */
 	if (!level_allows(priority))
 		return;
-	va_copy(again, ap);
-	n = vsnprintf(stack, sizeof(stack), fmt, ap);
-	/* Out of memory for a long one: the cut text is still worth logging. */
-	if (n >= (int)sizeof(stack)) {
-		if (vasprintf(&whole, fmt, again) >= 0)
-			text = whole;
-		else
-			whole = NULL;
-	}
-	va_end(again);
-	if (n < 0)
+	text = format_text(stack, sizeof(stack), &whole, fmt, ap);
+	if (text == NULL)
 		return;
 	flatten_controls(text);
 	emit(priority, text);
@@ -400,16 +416,17 @@ audit_field(struct audit_line *a, const char *key, const char *value)
 void
 audit_fieldf(struct audit_line *a, const char *key, const char *fmt, ...)
 {
-	/* Longer than a line could hold is cut anyway: no need to allocate. */
-	char value[AUDIT_LINE_MAX];
+	char stack[256], *whole;
+	const char *value;
 	va_list ap;
 
 	if (a->truncated)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(value, sizeof(value), fmt, ap);
+	value = format_text(stack, sizeof(stack), &whole, fmt, ap);
 	va_end(ap);
 	audit_field(a, key, value);
+	free(whole);
 }
 
 void

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ struct name_table {
 #define KEY_LENGTH_BYTES 2
 #define INITIAL_SLOTS 16
 #define INITIAL_ARENA 1024
+#define PARENT_BATCH 16         /* parents remembered per pass of a lookup */
 
 /*
  * FNV-1a run from the last byte to the first: the state after the bytes
@@ -61,24 +63,29 @@ hash_finish(uint64_t state)
 	return (uint32_t)(state ^ (state >> 32));
 }
 
+static unsigned char
+fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Keys are hashed and compared folded, without a folded copy: lookups run
+ * on the MTA's short-lived threads, where every stack page costs a fault. */
 static uint32_t
 hash_key(const unsigned char *key, size_t len)
 {
 	uint64_t state = FNV_OFFSET;
 
 	while (len > 0)
-		state = fnv_step(state, key[--len]);
+		state = fnv_step(state, fold(key[--len]));
 	return hash_finish(state);
 }
 
 static void
 fold_case(unsigned char *out, const char *in, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		out[i] = c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = fold((unsigned char)in[i]);
 }
 
 static bool
@@ -89,8 +96,13 @@ key_equals(const struct name_table *t, uint32_t offset,
 	uint16_t stored_len;
 
 	memcpy(&stored_len, stored, sizeof(stored_len));
-	return stored_len == len &&
-	    memcmp(stored + KEY_LENGTH_BYTES, key, len) == 0;
+	if (stored_len != len)
+		return false;
+	stored += KEY_LENGTH_BYTES;
+	for (size_t i = 0; i < len; i++)
+		if (stored[i] != fold(key[i]))
+			return false;
+	return true;
 }
 
 /* The slot holding key, or the empty slot where it would go. */
@@ -111,7 +123,7 @@ find_slot(const struct name_table *t, const unsigned char *key, size_t len,
 }
 
 static uint32_t
-lookup_folded(const struct name_table *t, const unsigned char *key,
+lookup_key(const struct name_table *t, const unsigned char *key,
     size_t len, uint32_t hash)
 {
 	if (t->capacity == 0)
@@ -247,12 +259,11 @@ name_table_add(struct name_table *t, const char *key, size_t len,
 uint32_t
 name_table_lookup(const struct name_table *t, const char *key, size_t len)
 {
-	unsigned char folded[NAME_TABLE_MAX_KEY];
+	const unsigned char *k = (const unsigned char *)key;
 
 	if (len == 0 || len > NAME_TABLE_MAX_KEY || t->capacity == 0)
 		return NAME_TABLE_NONE;
-	fold_case(folded, key, len);
-	return lookup_folded(t, folded, len, hash_key(folded, len));
+	return lookup_key(t, k, len, hash_key(k, len));
 }
 
 size_t
@@ -277,13 +288,11 @@ uint32_t
 name_table_lookup_domain(const struct name_table *t, const char *name,
     size_t len)
 {
-	unsigned char folded[NAME_TABLE_MAX_KEY];
-	uint32_t parent_hash[NAME_TABLE_MAX_KEY];
-	uint16_t parent_start[NAME_TABLE_MAX_KEY];
-	size_t parents = 0, window;
-	uint64_t state = FNV_OFFSET;
+	uint32_t parent_hash[PARENT_BATCH];
+	uint16_t parent_start[PARENT_BATCH];
+	const unsigned char *w;
+	size_t window, limit = SIZE_MAX;
 	bool whole_name;
-	uint32_t value;
 
 	if (len > 0 && name[len - 1] == '.')
 		len--;
@@ -291,36 +300,56 @@ name_table_lookup_domain(const struct name_table *t, const char *name,
 		return NAME_TABLE_NONE;
 	whole_name = len <= NAME_TABLE_MAX_KEY;
 	window = whole_name ? len : NAME_TABLE_MAX_KEY;
-	fold_case(folded, name + (len - window), window);
+	w = (const unsigned char *)name + (len - window);
 
 	/*
 	 * Parents are met shortest first and tried nearest first.  A parent
 	 * is at least a dot and one character ("." alone is none), and the
-	 * name itself is tried as exact, never again as a parent.
+	 * name itself is tried as exact, never again as a parent.  Parents
+	 * are numbered in the order met; each pass keeps the PARENT_BATCH
+	 * nearest below limit, so a name with many labels costs more passes
+	 * rather than a larger stack.
 	 */
-	for (size_t i = window; i-- > 0;) {
-		state = fnv_step(state, folded[i]);
-		if (folded[i] == '.' && i + 1 < window &&
-		    (i > 0 || !whole_name)) {
-			parent_hash[parents] = hash_finish(state);
-			parent_start[parents] = (uint16_t)i;
+	for (;;) {
+		uint64_t state = FNV_OFFSET;
+		size_t parents = 0, first;
+
+		for (size_t i = window; i-- > 0;) {
+			state = fnv_step(state, fold(w[i]));
+			if (w[i] != '.' || i + 1 == window ||
+			    (i == 0 && whole_name))
+				continue;
+			if (parents < limit) {
+				parent_hash[parents % PARENT_BATCH] =
+				    hash_finish(state);
+				parent_start[parents % PARENT_BATCH] =
+				    (uint16_t)i;
+			}
 			parents++;
 		}
-	}
-	if (whole_name) {
-		value = lookup_folded(t, folded, len, hash_finish(state));
-		if (value != NAME_TABLE_NONE)
-			return value;
-	}
-	while (parents-- > 0) {
-		size_t start = parent_start[parents];
+		if (limit == SIZE_MAX) {
+			if (whole_name) {
+				uint32_t value = lookup_key(t, w, len,
+				    hash_finish(state));
 
-		value = lookup_folded(t, folded + start, window - start,
-		    parent_hash[parents]);
-		if (value != NAME_TABLE_NONE)
-			return value;
+				if (value != NAME_TABLE_NONE)
+					return value;
+			}
+			limit = parents;
+		}
+		first = limit > PARENT_BATCH ? limit - PARENT_BATCH : 0;
+		while (limit > first) {
+			size_t at = --limit % PARENT_BATCH;
+			size_t start = parent_start[at];
+			uint32_t value = lookup_key(t, w + start,
+			    window - start, parent_hash[at]);
+
+			if (value != NAME_TABLE_NONE)
+				return value;
+		}
+		if (limit == 0)
+			return NAME_TABLE_NONE;
 	}
-	return NAME_TABLE_NONE;
 }
 
 uint32_t

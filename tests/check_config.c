@@ -925,6 +925,23 @@ START_TEST(test_audit_format_text_is_literal)
 }
 END_TEST
 
+/* A formatted value longer than the formatter's stack buffer, whole. */
+START_TEST(test_audit_format_long_value)
+{
+	struct audit_line a;
+	char name[1001], want[1100];
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	audit_begin(&a, NULL, "reject");
+	audit_fieldf(&a, "client", "%s[%s]", name, "192.0.2.7");
+	snprintf(want, sizeof(want), "NOQUEUE: reject client=%s[192.0.2.7]",
+	    name);
+	ck_assert_str_eq(a.buf, want);
+	ck_assert(!a.truncated);
+}
+END_TEST
+
 /* The checks every truncated line must pass. */
 static void
 assert_truncated(const struct audit_line *a)
@@ -1105,6 +1122,7 @@ config_suite(void)
 	tcase_add_test(audit, test_audit_begin);
 	tcase_add_test(audit, test_audit_full_line);
 	tcase_add_test(audit, test_audit_format_text_is_literal);
+	tcase_add_test(audit, test_audit_format_long_value);
 	tcase_add_test(audit, test_audit_truncates_long_value);
 	tcase_add_test(audit, test_audit_truncates_between_escapes);
 	tcase_add_test(audit, test_audit_truncates_at_field);

@@ -355,9 +355,12 @@ daemon_start_on(struct daemon *d, const char *policy,
 		d->socket_path = strdup(socket);
 	else if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0)
 		ck_abort();
+	/* LogLevel info unless the test sets its own. */
 	if (asprintf(&config_text, "Socket %s%s\nPolicyFile policy\n"
-	    "LogLevel info\nBackground no\n%s", socket != NULL ? "" : "unix:",
-	    d->socket_path, extra_config != NULL ? extra_config : "") < 0)
+	    "%sBackground no\n%s", socket != NULL ? "" : "unix:",
+	    d->socket_path, extra_config != NULL &&
+	    strstr(extra_config, "LogLevel") != NULL ? "" : "LogLevel info\n",
+	    extra_config != NULL ? extra_config : "") < 0)
 		ck_abort();
 	d->config = tu_write_file(d->dir, "tlsgate.conf", config_text);
 	d->policy = tu_write_file(d->dir, "policy", policy);
@@ -837,6 +840,46 @@ START_TEST(test_recipients_mixed)
 }
 END_TEST
 
+/*
+ * Below LogLevel info, a policy without recipient rules lets the filter
+ * accept the transaction at MAIL; with one, it must stay for every RCPT.
+ */
+START_TEST(test_accept_at_mail)
+{
+	struct daemon d;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mail_macros m;
+	struct mc_reply r;
+
+	daemon_start(&d, "client 192.0.2.0/24 encrypt\n", "LogLevel notice\n");
+	c = session_open(&d, "192.0.2.1", &neg);
+	postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "accept");
+	/* The next transaction is decided afresh. */
+	ck_assert_int_eq(mc_abort(c), 0);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	session_mail(c, &m, "<b@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " NO_STARTTLS);
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	daemon_stop(&d);
+
+	daemon_start(&d, "client 192.0.2.0/24 encrypt\n"
+	    "recipient secure.example verify\n", "LogLevel notice\n");
+	c = session_open(&d, "192.0.2.1", &neg);
+	postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	session_rcpt(c, "<x@secure.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " CERT_REQUIRED);
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_monitor_mode)
 {
 	struct daemon d;
@@ -1254,6 +1297,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_audit_line);
 	tcase_add_test(tc, test_mail_without_second_helo);
 	tcase_add_test(tc, test_recipients_mixed);
+	tcase_add_test(tc, test_accept_at_mail);
 	tcase_add_test(tc, test_monitor_mode);
 	tcase_add_test(tc, test_missing_macros);
 	tcase_add_test(tc, test_reload);

@@ -1298,6 +1298,59 @@ START_TEST(test_names_long_keys)
 }
 END_TEST
 
+/*
+ * Names with many labels: each label's parent is a rule in turn, so the
+ * nearest parent lies at every distance from the name, including past
+ * the parents that one pass of the lookup remembers.
+ */
+START_TEST(test_names_many_labels)
+{
+	char name[600], *at;
+	size_t labels = 150, len;
+	struct name_table *t;
+
+	/* "l149.l148. ... .l1.l0.example" */
+	at = name;
+	for (size_t i = labels; i-- > 0;)
+		at += sprintf(at, "l%zu.", i);
+	strcpy(at, "example");
+	len = strlen(name);
+	for (size_t rule = 0; rule <= labels; rule++) {
+		/* The rule ".lK. ... .l0.example" (K = rule - 1), or ".example". */
+		const char *parent = rule == 0 ? strstr(name, ".example") :
+		    strstr(name, "l0.example");
+		char needle[16];
+
+		if (rule > 0) {
+			snprintf(needle, sizeof(needle), ".l%zu.", rule - 1);
+			parent = strstr(name, needle);
+			if (parent == NULL)
+				/* l(labels-1) begins the name: no dot before. */
+				continue;
+		}
+		t = name_table_new();
+		ck_assert_uint_eq(name_table_add(t, parent,
+		    len - (size_t)(parent - name), 7), NAME_TABLE_NONE);
+		/* A farther parent never wins over the nearer one. */
+		ck_assert_uint_eq(name_table_add(t, ".example", 8, 9),
+		    rule == 0 ? 7 : NAME_TABLE_NONE);
+		ck_assert_uint_eq(domain(t, name), 7);
+		/* Upper case and a trailing dot change nothing. */
+		name[0] = 'L';
+		name[len] = '.';
+		ck_assert_uint_eq(name_table_lookup_domain(t, name, len + 1), 7);
+		name[0] = 'l';
+		name[len] = '\0';
+		name_table_free(t);
+	}
+	/* No parent at all: every pass runs out without a match. */
+	t = name_table_new();
+	ck_assert_uint_eq(name_table_add(t, ".org", 4, 1), NAME_TABLE_NONE);
+	ck_assert_uint_eq(domain(t, name), NAME_TABLE_NONE);
+	name_table_free(t);
+}
+END_TEST
+
 START_TEST(test_names_growth)
 {
 	enum { KEYS = 100000 };
@@ -1397,6 +1450,7 @@ tables_suite(void)
 	tcase_add_test(tc, test_names_nearest_parent);
 	tcase_add_test(tc, test_names_addresses);
 	tcase_add_test(tc, test_names_long_keys);
+	tcase_add_test(tc, test_names_many_labels);
 	tcase_add_test(tc, test_names_growth);
 	tcase_add_test(tc, test_names_refuses);
 	suite_add_tcase(s, tc);

@@ -111,6 +111,7 @@ struct mc_conn {
 	int negotiated;
 	int broken;             /* after an I/O or protocol error */
 	uint32_t protocol;      /* the filter's SMFIP_* */
+	int accepted;           /* the filter accepted this transaction */
 	struct mc_buf out;      /* macros wait here for their command */
 	unsigned char *in;      /* one reply packet */
 	size_t incap;
@@ -897,12 +898,23 @@ envelope(struct mc_conn *c, char cmd, uint32_t no_flag, uint32_t nr_flag,
 void
 mc_mail(struct mc_conn *c, const char *const *args, struct mc_reply *r)
 {
+	if (c != NULL)
+		c->accepted = 0;
 	envelope(c, MC_CMD_MAIL, MC_SMFIP_NOMAIL, MC_SMFIP_NR_MAIL, args, r);
+	if (c != NULL && r->result == MC_ACCEPT)
+		c->accepted = 1;
 }
 
 void
 mc_rcpt(struct mc_conn *c, const char *const *args, struct mc_reply *r)
 {
+	/* As an MTA does: a filter that accepted the transaction sees no
+	 * more of it. */
+	if (c != NULL && c->accepted && usable(c)) {
+		r->result = MC_ACCEPT;
+		r->text[0] = '\0';
+		return;
+	}
 	envelope(c, MC_CMD_RCPT, MC_SMFIP_NORCPT, MC_SMFIP_NR_RCPT, args, r);
 }
 
@@ -911,6 +923,7 @@ mc_abort(struct mc_conn *c)
 {
 	if (!usable(c))
 		return -1;
+	c->accepted = 0;
 	if (pkt_begin(c, MC_CMD_ABORT, 0) < 0)
 		return -1;
 	return flush(c);

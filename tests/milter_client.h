@@ -7,7 +7,9 @@
  * SMFIR_* reply, keeping the full text of SMFIR_REPLYCODE (which stock
  * miltertest drops at MAIL and RCPT).  It honours the protocol flags the
  * filter negotiated: for a step the filter asked not to see, or not to
- * reply to, no packet is sent or no reply awaited.
+ * reply to, no packet is sent or no reply awaited.  Like an MTA, it sends
+ * no RCPT of a transaction the filter accepted at MAIL (mc_rcpt reports
+ * MC_ACCEPT without a round trip).
  */
 #ifndef TLSGATE_MILTER_CLIENT_H
 #define TLSGATE_MILTER_CLIENT_H
