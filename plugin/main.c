@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,10 +72,34 @@ usage(FILE *out)
 	    default_config);
 }
 
-/* Reads the configuration and the policy, printing every problem. */
+/*
+ * The filter reads what clients put in their certificates; nothing it does
+ * after the socket is open needs root.  So, like Postfix with a root
+ * mail_owner, it does not run as root by default: started as root it
+ * needs a UserID, and "UserID root" says that root is meant.
+ */
+static void
+check_not_root_by_default(const struct tlsgate_config *cfg,
+    struct diag_list *diags)
+{
+	if (geteuid() != 0 || cfg->user != NULL)
+		return;
+	diag_add(diags, DIAG_ERROR, cfg->file, 0, 0, "no UserID, and "
+	    "tlsgate does not run as root unless told to: set UserID to "
+	    "its own user (e.g. UserID tlsgate:tlsgate, after adduser "
+	    "--system --group tlsgate), or UserID root to run as root on "
+	    "purpose");
+}
+
+/*
+ * Reads the configuration and the policy, printing every problem; a
+ * configuration with errors stops there.  The root rule is checked only on
+ * a good configuration: a bad UserID line is reported once, as itself.
+ */
 static struct policy *
-load_all(const char *config_path, bool config_given, struct tlsgate_config *cfg,
-    struct policy_options *opts, struct diag_list *diags)
+load_all(const char *config_path, bool config_given, bool will_run,
+    struct tlsgate_config *cfg, struct policy_options *opts,
+    struct diag_list *diags)
 {
 	config_init(cfg);
 	/* Without -c, a missing default file means the built-in defaults. */
@@ -82,6 +107,8 @@ load_all(const char *config_path, bool config_given, struct tlsgate_config *cfg,
 		if (!config_load(cfg, config_path, diags))
 			return NULL;
 	}
+	if (will_run)
+		check_not_root_by_default(cfg, diags);
 	policy_options_init(opts);
 	opts->default_action = cfg->default_action;
 	opts->default_mode = cfg->mode;
@@ -108,7 +135,13 @@ run_check(struct policy *p, const struct tlsgate_config *cfg,
 	printf("config %s: socket %s, mode %s\n",
 	    cfg->file != NULL ? cfg->file : "(built-in defaults)", cfg->socket,
 	    cfg->mode == MODE_MONITOR ? "monitor" : "enforce");
-	return EXIT_SUCCESS;
+	if (diags->errors == 0)
+		return EXIT_SUCCESS;
+	/* The policy is fine; an error of the configuration still stops it. */
+	printf("config %s: refused, %zu error%s\n",
+	    cfg->file != NULL ? cfg->file : "(built-in defaults)",
+	    diags->errors, diags->errors == 1 ? "" : "s");
+	return EXIT_FAILURE;
 }
 
 static int
@@ -190,6 +223,42 @@ socket_in_use(const char *path)
 	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
 	close(fd);
 	return rc == 0;
+}
+
+/*
+ * What stands in the way of a unix socket at path, in words an admin can
+ * act on, or NULL.  libmilter would say no more than "see the syslog",
+ * and it must never remove a file that is not a socket.
+ */
+static const char *
+socket_path_problem(const char *path, char *why, size_t size)
+{
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+
+	if (lstat(path, &st) == 0) {
+		if (S_ISSOCK(st.st_mode))
+			return NULL;
+		snprintf(why, size, "socket %s: the path exists and is not a "
+		    "socket; tlsgate does not remove it", path);
+		return why;
+	}
+	if (slash == NULL)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+	    (int)(slash - path), path);
+	if (stat(dir, &st) != 0) {
+		snprintf(why, size, "socket directory %s: %s", dir,
+		    strerror(errno));
+		return why;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, size, "socket directory %s: not a directory",
+		    dir);
+		return why;
+	}
+	return NULL;
 }
 
 struct identity {
@@ -330,13 +399,18 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	const char *path = unix_socket_path(cfg->socket);
 	int ready_fd = -1;
 	int status = EXIT_FAILURE;
-	char summary[256];
+	char summary[256], why[PATH_MAX + 128];
 
 	snapshot_init(&holder, p);
 	if (cfg->user != NULL && !lookup_identity(cfg, &id))
 		goto out;
 	if (path != NULL && socket_in_use(path)) {
-		log_error("socket %s is in use by another process", path);
+		log_error("socket %s is in use by another process (another "
+		    "tlsgate?)", path);
+		goto out;
+	}
+	if (path != NULL && socket_path_problem(path, why, sizeof(why))) {
+		log_error("%s", why);
 		goto out;
 	}
 	if (!foreground && cfg->background && daemonize(&ready_fd) != 0)
@@ -432,7 +506,8 @@ main(int argc, char **argv)
 	}
 
 	diag_list_init(&diags);
-	p = load_all(config_path, config_given, &cfg, &opts, &diags);
+	/* -n checks what running would meet; -q runs no filter. */
+	p = load_all(config_path, config_given, !query, &cfg, &opts, &diags);
 	if (check) {
 		status = run_check(p, &cfg, &diags);
 	} else if (query) {
@@ -443,7 +518,7 @@ main(int argc, char **argv)
 		/* Until start-up is over, the admin who started it sees all. */
 		log_open(cfg.syslog_facility, cfg.log_level, true);
 		log_diags(&diags);
-		if (p == NULL) {
+		if (p == NULL || diags.errors > 0) {
 			log_error("not starting: the configuration or the policy "
 			    "has errors");
 			status = EXIT_FAILURE;

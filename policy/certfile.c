@@ -46,7 +46,8 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
  * mistake would otherwise block or never end, and a reload must not hang.
  */
 static bool
-read_file(const char *path, gnutls_datum_t *out, char *err, size_t errlen)
+read_file(const char *path, gnutls_datum_t *out, struct stat *stp,
+    char *err, size_t errlen)
 {
 	struct stat st;
 	unsigned char *buf;
@@ -111,6 +112,7 @@ read_file(const char *path, gnutls_datum_t *out, char *err, size_t errlen)
 	close(fd);
 	out->data = buf;
 	out->size = (unsigned int)used;
+	*stp = st;
 	return true;
 }
 
@@ -275,11 +277,12 @@ cert_file_load(const char *path, char *err, size_t errlen)
 	gnutls_x509_crt_t *crts = NULL;
 	unsigned int ncrts = 0, i;
 	struct cert_file *cf = NULL;
+	struct stat st;
 	int ret;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (!read_file(path, &data, err, errlen))
+	if (!read_file(path, &data, &st, err, errlen))
 		return NULL;
 
 	/*
@@ -311,6 +314,8 @@ cert_file_load(const char *path, char *err, size_t errlen)
 	if (cf == NULL)
 		goto nomem;
 	cf->path = strdup(path);
+	cf->mode = st.st_mode;
+	cf->gid = st.st_gid;
 	cf->certs = calloc(ncrts, sizeof(*cf->certs));
 	if (cf->path == NULL || cf->certs == NULL)
 		goto nomem;

@@ -369,6 +369,9 @@ load_cert_file(struct parser *ps, const struct token *tok, const char *value)
 	}
 	free(path);
 	p->cert_files[p->cert_file_count++] = cf;
+	if (policy_unsafe_permissions(cf->mode, cf->gid, err,
+	    sizeof(err)) != NULL)
+		diag_add(ps->diags, DIAG_WARNING, cf->path, 0, 0, "%s", err);
 	return cf;
 }
 

@@ -6,7 +6,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,18 +75,122 @@ policy_free(struct policy *p)
 	free(p);
 }
 
+/*
+ * The length of the UTF-8 sequence at p (len bytes left), or 0 when it is
+ * not one: a stray continuation byte, a cut sequence, an overlong form, a
+ * surrogate or a code point above U+10FFFF.
+ */
+static size_t
+utf8_sequence(const unsigned char *p, size_t len)
+{
+	uint32_t cp, min;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1fu;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0fu;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07u;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A policy is UTF-8 text, like the names the MTAs report: a byte that is
+ * not (a Latin-1 name that could never match, a binary file put in the
+ * policy's place) is an error, once per line.  Such bytes become "?" in
+ * buf, the copy that is parsed, so that no later message repeats them raw
+ * in the log.
+ */
+static void
+check_utf8(const char *name, char *buf, size_t len, struct diag_list *diags)
+{
+	unsigned char *u = (unsigned char *)buf;
+	unsigned line = 1, reported_line = 0;
+	size_t line_start = 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_sequence(u + i, len - i);
+
+		if (n == 0) {
+			if (reported_line != line)
+				diag_add(diags, DIAG_ERROR, name, line,
+				    (unsigned)(i - line_start + 1), "invalid "
+				    "UTF-8 (byte 0x%02X): a policy is UTF-8 "
+				    "text", u[i]);
+			reported_line = line;
+			u[i++] = '?';
+			continue;
+		}
+		if (u[i] == '\n') {
+			line++;
+			line_start = i + 1;
+		}
+		i += n;
+	}
+}
+
+/* Whether text holds a byte that is not plain ASCII. */
+static bool
+has_non_ascii(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)text[i] >= 0x80)
+			return true;
+	return false;
+}
+
 struct policy *
 policy_load_buffer(const char *name, const char *text, size_t len,
     const struct policy_options *opts, struct diag_list *diags)
 {
 	struct policy *p = policy_new(name);
 	size_t errors_before = diags->errors;
+	char *checked = NULL;
 
 	if (p == NULL) {
 		diag_add(diags, DIAG_ERROR, name, 0, 0, "out of memory");
 		return NULL;
 	}
+	/* Most policies are ASCII: no copy for them. */
+	if (has_non_ascii(text, len)) {
+		checked = malloc(len);
+		if (checked == NULL) {
+			diag_add(diags, DIAG_ERROR, name, 0, 0,
+			    "out of memory");
+			policy_free(p);
+			return NULL;
+		}
+		memcpy(checked, text, len);
+		check_utf8(name, checked, len, diags);
+		text = checked;
+	}
 	policy_parse(p, name, text, len, opts, diags);
+	free(checked);
+	/* Nothing but comments: legal, but rarely what was meant. */
+	if (diags->errors == errors_before && p->rule_count == 0)
+		diag_add(diags, DIAG_WARNING, name, 0, 0, "no rules: every "
+		    "session is accepted");
 	diag_list_sort(diags);
 	if (diags->errors != errors_before) {
 		policy_free(p);
@@ -101,25 +209,73 @@ policy_load_buffer(const char *name, const char *text, size_t len,
 	return p;
 }
 
-/* Reads the whole file; NULL with errno set on failure. */
-static char *
-read_whole_file(const char *path, size_t *len)
+/* The group's name, or its number when it has none; reentrant (reload). */
+static const char *
+group_name(gid_t gid, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	struct group gr, *found = NULL;
+	char scratch[1024];
+
+	if (getgrgid_r(gid, &gr, scratch, sizeof(scratch), &found) == 0 &&
+	    found != NULL)
+		snprintf(buf, size, "%s", gr.gr_name);
+	else
+		snprintf(buf, size, "%lu", (unsigned long)gid);
+	return buf;
+}
+
+/*
+ * Why the permissions of a file the policy comes from are unsafe, or NULL.
+ * Whoever can write the policy or a certificate it names decides what
+ * tlsgate lets through, so a file writable by others is reported.  Group
+ * write is reported too, except for group 0: on Debian root's group has
+ * no members but root, and /etc files of group root are the norm, so it
+ * adds no writer; any other group does (a "mailadmin" group may be meant,
+ * but then a warning costs little and "chmod g-w" silences it).
+ */
+const char *
+policy_unsafe_permissions(mode_t mode, gid_t gid, char *why, size_t size)
+{
+	char group[128];
+
+	if ((mode & S_IWOTH) != 0) {
+		snprintf(why, size, "writable by others (mode %04o): anyone "
+		    "on this host can change what tlsgate enforces; "
+		    "chmod o-w it", (unsigned)(mode & 07777));
+		return why;
+	}
+	if ((mode & S_IWGRP) == 0 || gid == 0)
+		return NULL;
+	snprintf(why, size, "writable by group %s (gid %lu, mode %04o): its "
+	    "members can change what tlsgate enforces; chmod g-w it unless "
+	    "that is meant", group_name(gid, group, sizeof(group)),
+	    (unsigned long)gid, (unsigned)(mode & 07777));
+	return why;
+}
+
+/*
+ * Reads the whole file; NULL with errno set on failure (EINVAL: not a
+ * regular file).  O_NONBLOCK because a FIFO put in the policy's place
+ * would otherwise block the open until a writer came, and with it the
+ * reload thread and the daemon's exit; *st is the file that was read.
+ */
+static char *
+read_whole_file(const char *path, size_t *len, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	char *buf = NULL;
 	size_t size, used = 0;
 	int saved;
 
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) != 0)
+	if (fstat(fd, st) != 0)
 		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	if (!S_ISREG(st->st_mode)) {
+		errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
 		goto fail;
 	}
-	size = (size_t)st.st_size + 1;
+	size = (size_t)st->st_size + 1;
 	buf = malloc(size);
 	if (buf == NULL)
 		goto fail;
@@ -156,19 +312,46 @@ fail:
 	return NULL;
 }
 
+static void
+report_unreadable(const char *path, int err, struct diag_list *diags)
+{
+	if (err == EINVAL)
+		diag_add(diags, DIAG_ERROR, path, 0, 0, "cannot read: not a "
+		    "regular file");
+	else
+		diag_add(diags, DIAG_ERROR, path, 0, 0, "cannot read: %s",
+		    strerror(err));
+}
+
 struct policy *
 policy_load_file(const char *path, const struct policy_options *opts,
     struct diag_list *diags)
 {
 	struct policy *p;
+	struct stat st;
 	size_t len;
-	char *text = read_whole_file(path, &len);
+	char *text = read_whole_file(path, &len, &st);
+	char why[256];
 
 	if (text == NULL) {
-		diag_add(diags, DIAG_ERROR, path, 0, 0, "cannot read: %s",
-		    strerror(errno));
+		report_unreadable(path, errno, diags);
 		return NULL;
 	}
+	/*
+	 * An empty file is what a truncated copy or a full disk leaves, and
+	 * taken as it is it would drop every requirement at once; a policy
+	 * that means to accept everything says "default none".
+	 */
+	if (len == 0) {
+		diag_add(diags, DIAG_ERROR, path, 0, 0, "the file is empty "
+		    "(truncated?); a policy that accepts every session says "
+		    "'default none'");
+		free(text);
+		return NULL;
+	}
+	if (policy_unsafe_permissions(st.st_mode, st.st_gid, why,
+	    sizeof(why)) != NULL)
+		diag_add(diags, DIAG_WARNING, path, 0, 0, "%s", why);
 	p = policy_load_buffer(path, text, len, opts, diags);
 	free(text);
 	return p;

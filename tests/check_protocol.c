@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +24,20 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "milter_client.h"
+#include "tlsgate/log.h"
 #include "testutil.h"
 
 #define SYSLOG_PATH "/dev/log"
+
+/* The longest audit line: AUDIT_LINE_MAX less its NUL. */
+#define AUDIT_LINE_LIMIT (AUDIT_LINE_MAX - 1)
 
 #define NO_STARTTLS "Must issue a STARTTLS command first"
 #define TOO_WEAK "Encryption too weak: "
@@ -355,12 +361,16 @@ daemon_start_on(struct daemon *d, const char *policy,
 		d->socket_path = strdup(socket);
 	else if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0)
 		ck_abort();
-	/* LogLevel info unless the test sets its own. */
+	/*
+	 * LogLevel info unless the test sets its own; UserID root unless the
+	 * test sets a user: tlsgate does not run as root without one.
+	 */
 	if (asprintf(&config_text, "Socket %s%s\nPolicyFile policy\n"
-	    "%sBackground no\n%s", socket != NULL ? "" : "unix:",
+	    "%s%sBackground no\n%s", socket != NULL ? "" : "unix:",
 	    d->socket_path, extra_config != NULL &&
 	    strstr(extra_config, "LogLevel") != NULL ? "" : "LogLevel info\n",
-	    extra_config != NULL ? extra_config : "") < 0)
+	    extra_config != NULL && strstr(extra_config, "UserID") != NULL ?
+	    "" : "UserID root\n", extra_config != NULL ? extra_config : "") < 0)
 		ck_abort();
 	d->config = tu_write_file(d->dir, "tlsgate.conf", config_text);
 	d->policy = tu_write_file(d->dir, "policy", policy);
@@ -559,6 +569,219 @@ one_mail(struct daemon *d, const char *client, const struct mail_macros *m,
 	mc_negotiated_free(&neg);
 }
 
+/* ---- raw packets: what an MTA could send that milter_client.c won't ---- */
+
+/* OPTNEG as Postfix offers it: every action, every protocol-6 flag. */
+#define RAW_VERSION 6u
+#define RAW_ACTIONS 0x1ffu
+#define RAW_PROTOCOL 0x1fffffu
+
+/* libmilter's MILTER_MAX_DATA_SIZE: a longer packet ends the session. */
+#define MILTER_MAX_DATA 65535u
+
+static int
+raw_open(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
+	strcpy(sun.sun_path, path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	return fd;
+}
+
+/* False when the filter has closed the connection under the write. */
+static bool
+raw_write(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* The 5-byte header of a packet of len data bytes. */
+static void
+raw_header(unsigned char hdr[5], char cmd, size_t len)
+{
+	put_be32(hdr, (uint32_t)len + 1);
+	hdr[4] = (unsigned char)cmd;
+}
+
+static bool
+raw_packet(int fd, char cmd, const void *data, size_t len)
+{
+	unsigned char hdr[5];
+
+	raw_header(hdr, cmd, len);
+	return raw_write(fd, hdr, sizeof(hdr)) && raw_write(fd, data, len);
+}
+
+static bool
+read_exact(int fd, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Reads one packet: its command, and its data as text (cut to size).
+ * False when the filter closed the connection or said nothing for 5 s.
+ */
+static bool
+raw_read(int fd, unsigned char *cmd, char *text, size_t size)
+{
+	unsigned char hdr[5];
+	uint32_t len;
+	char *data;
+	bool ok;
+
+	if (!read_exact(fd, hdr, sizeof(hdr)))
+		return false;
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	    (uint32_t)hdr[2] << 8 | hdr[3];
+	ck_assert_uint_ge(len, 1);
+	ck_assert_uint_le(len, MILTER_MAX_DATA + 1);
+	*cmd = hdr[4];
+	data = calloc(1, len);
+	ck_assert_ptr_nonnull(data);
+	ok = read_exact(fd, data, len - 1);
+	snprintf(text, size, "%s", data);
+	free(data);
+	return ok;
+}
+
+/* True when the filter has closed the connection: EOF, no reply. */
+static bool
+raw_closed_by_filter(int fd)
+{
+	unsigned char cmd;
+	char text[64];
+
+	/* read() leaves errno alone at EOF, and sets EAGAIN at the timeout. */
+	errno = 0;
+	return !raw_read(fd, &cmd, text, sizeof(text)) && errno != EAGAIN &&
+	    errno != EWOULDBLOCK;
+}
+
+static void
+raw_negotiate(int fd)
+{
+	unsigned char data[12], cmd;
+	char text[1024];
+
+	put_be32(data, RAW_VERSION);
+	put_be32(data + 4, RAW_ACTIONS);
+	put_be32(data + 8, RAW_PROTOCOL);
+	ck_assert(raw_packet(fd, 'O', data, sizeof(data)));
+	ck_assert(raw_read(fd, &cmd, text, sizeof(text)));
+	ck_assert_int_eq(cmd, 'O');
+}
+
+/* CONNECT from an IPv4 client; tlsgate negotiated no reply to it. */
+static void
+raw_connect(int fd, const char *client)
+{
+	char data[256];
+	int n = snprintf(data, sizeof(data), "client.example.net%c4%c%c%s",
+	    '\0', '\0', 25, client);
+
+	ck_assert_int_gt(n, 0);
+	ck_assert(raw_packet(fd, 'C', data, (size_t)n + 1));
+}
+
+/* A MACRO packet for MAIL from raw bytes: NULs and all, as given. */
+static bool
+raw_mail_macros(int fd, const char *bytes, size_t len)
+{
+	char *data = malloc(len + 1);
+	bool ok;
+
+	ck_assert_ptr_nonnull(data);
+	data[0] = 'M';
+	memcpy(data + 1, bytes, len);
+	ok = raw_packet(fd, 'D', data, len + 1);
+	free(data);
+	return ok;
+}
+
+/* MAIL, and its reply as mc_reply_text() would write it. */
+static void
+raw_mail(int fd, char *reply, size_t size)
+{
+	static const char sender[] = "<a@sender.example>";
+	unsigned char cmd;
+	char text[1024];
+
+	if (!raw_packet(fd, 'M', sender, sizeof(sender)) ||
+	    !raw_read(fd, &cmd, text, sizeof(text))) {
+		snprintf(reply, size, "error");
+		return;
+	}
+	switch (cmd) {
+	case 'c':
+		snprintf(reply, size, "continue");
+		break;
+	case 'a':
+		snprintf(reply, size, "accept");
+		break;
+	case 'y':
+		snprintf(reply, size, "%s", text);
+		break;
+	default:
+		snprintf(reply, size, "reply '%c'", cmd);
+		break;
+	}
+}
+
+/* A whole session whose MAIL macros are the raw bytes given. */
+static void
+raw_session(struct daemon *d, const char *client, const char *macros,
+    size_t len, char *reply, size_t size)
+{
+	int fd = raw_open(d->socket_path);
+
+	raw_negotiate(fd);
+	raw_connect(fd, client);
+	ck_assert(raw_mail_macros(fd, macros, len));
+	raw_mail(fd, reply, size);
+	close(fd);
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 static const char row_policy[] =
@@ -673,10 +896,10 @@ START_TEST(test_reply_rows)
 		const struct row *row = &rows[i];
 		struct mail_macros m;
 		char reply[1024];
+		/* Outlives the branch: m points into it until one_mail. */
+		char subject[256];
 
 		if (row->sendmail) {
-			char subject[256];
-
 			snprintf(subject, sizeof(subject),
 			    "/O=Partner+20Inc/CN=%s", row->cert ? row->cert : "");
 			sendmail_mail(&m, row->tls_version, row->bits,
@@ -1051,6 +1274,363 @@ START_TEST(test_dropped_sessions)
 }
 END_TEST
 
+/* ---- hostile macro values ---------------------------------------------- */
+
+static const char hostile_policy[] =
+    "default none\n"
+    "client 192.0.2.10 verify subject_cn=trusted.example\n"
+    "client 192.0.2.11 verify subject_cn=trusted.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 192.0.2.12 encrypt min_version=TLSv1.2 min_bits=128\n";
+
+/* Replaces the value of one of m's macros, or adds the macro. */
+static void
+set_macro(struct mail_macros *m, const char *name, const char *value)
+{
+	for (size_t i = 0; i < m->count; i += 2) {
+		if (strcmp(m->pairs[i], name) == 0) {
+			m->pairs[i + 1] = value;
+			return;
+		}
+	}
+	add_macro(m, name, value);
+}
+
+/* A certificate the rules accept, as each MTA reports it. */
+static void
+trusted_mail(struct mail_macros *m, bool sendmail, const char *queue_id)
+{
+	if (sendmail)
+		sendmail_mail(m, "TLSv1.3", "256", "OK",
+		    "/O=Partner+20Inc/CN=trusted.example", "trusted.example",
+		    FP_OTHER);
+	else
+		postfix_mail(m, "TLSv1.3", "256", "trusted.example",
+		    "tlsgate Test CA");
+	set_macro(m, "i", queue_id);
+}
+
+/*
+ * Waits for the audit line that begins with prefix (a queue id) and checks
+ * what a log reader relies on: one line of printable ASCII, within the
+ * limit, with "..." at its end when it was cut.  Returns it.
+ */
+static char *
+expect_clean_audit_line(struct daemon *d, const char *prefix)
+{
+	char *line = EXPECT_LOG(d, prefix);
+
+	ck_assert_msg(strncmp(line, prefix, strlen(prefix)) == 0,
+	    "not an audit line of %s: %s", prefix, line);
+	ck_assert_uint_le(strlen(line), AUDIT_LINE_LIMIT);
+	for (const unsigned char *p = (const unsigned char *)line; *p != '\0';
+	    p++)
+		ck_assert_msg(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x at %zu "
+		    "of the audit line %.40s", *p,
+		    (size_t)(p - (const unsigned char *)line), line);
+	if (strlen(line) > AUDIT_LINE_LIMIT - 8)
+		ck_assert_str_eq(line + strlen(line) - 3, "...");
+	return line;
+}
+
+#define KB10 10240
+
+#define CANNOT "451 4.3.5 " CANNOT_EVALUATE
+#define NOT_AUTH "550 5.7.1 " NOT_AUTHORIZED
+#define CERT_REQ "530 5.7.0 " CERT_REQUIRED
+
+struct hostile_case {
+	const char *client;
+	bool sendmail;
+	const char *macro;      /* the macro given a hostile value */
+	const char *value;      /* NULL: 10 KB of "a" */
+	const char *want;       /* the MAIL reply */
+};
+
+/*
+ * Every session but for one macro is one the rules accept: 192.0.2.10
+ * "verify subject_cn=trusted.example", .11 the same with the issuer
+ * pinned, .12 "encrypt min_version=TLSv1.2 min_bits=128".
+ */
+static const struct hostile_case hostile_cases[] = {
+	/*
+	 * 10 KB values for every macro tlsgate reads at MAIL.  The ones no
+	 * rule here looks at (queue id, cipher name, fingerprints) change
+	 * nothing; an MTA or a TLS state that cannot be read tempfails.
+	 */
+	{ "192.0.2.10", false, "i", NULL, "continue" },
+	{ "192.0.2.10", false, "v", NULL, CANNOT },
+	{ "192.0.2.12", false, "{tls_version}", NULL, CANNOT },
+	{ "192.0.2.12", false, "{cipher}", NULL, "continue" },
+	{ "192.0.2.12", false, "{cipher_bits}", NULL, CANNOT },
+	{ "192.0.2.10", false, "{cert_subject}", NULL, NOT_AUTH },
+	{ "192.0.2.11", false, "{cert_issuer}", NULL, NOT_AUTH },
+	{ "192.0.2.12", true, "{tls_version}", NULL, CANNOT },
+	{ "192.0.2.10", true, "{verify}", NULL, CERT_REQ },
+	{ "192.0.2.10", true, "{cert_subject}", NULL, NOT_AUTH },
+	{ "192.0.2.11", true, "{cert_issuer}", NULL, NOT_AUTH },
+	{ "192.0.2.10", true, "{cn_subject}", NULL, NOT_AUTH },
+	{ "192.0.2.11", true, "{cn_issuer}", NULL, NOT_AUTH },
+	{ "192.0.2.10", true, "{cert_fp}", NULL, "continue" },
+	{ "192.0.2.10", true, "{cert_md5}", NULL, "continue" },
+	/* Bits that overflow or are no number; a version with more in it. */
+	{ "192.0.2.12", false, "{cipher_bits}", "99999999999999999999999",
+	    CANNOT },
+	{ "192.0.2.12", false, "{cipher_bits}", "-256", CANNOT },
+	{ "192.0.2.12", false, "{cipher_bits}", " 256", CANNOT },
+	{ "192.0.2.12", false, "{cipher_bits}", "256abc", CANNOT },
+	{ "192.0.2.12", false, "{tls_version}", "TLSv1.3\r\nTLSv1.3", CANNOT },
+	{ "192.0.2.12", false, "{tls_version}", "TLSv1.3 ", CANNOT },
+	/* Control bytes: a forged second log line, a terminal escape. */
+	{ "192.0.2.10", false, "{cert_subject}",
+	    "trusted.example\r\nNOQUEUE: accept stage=mail", NOT_AUTH },
+	{ "192.0.2.10", false, "{cert_subject}", "trusted.example\x1b[0m",
+	    NOT_AUTH },
+	{ "192.0.2.10", false, "{cert_subject}", "\x7ftrusted.example",
+	    NOT_AUTH },
+	{ "192.0.2.10", false, "{cert_subject}", "trusted.example\t",
+	    NOT_AUTH },
+	{ "192.0.2.10", true, "{cn_subject}", "trusted.example\r\n",
+	    NOT_AUTH },
+	/*
+	 * A NUL ends a string on the wire, so no MTA sends one inside a
+	 * value: Postfix reports a CN holding one as "", Sendmail as its
+	 * placeholder, or xtext-encoded (+00), and OpenSSL writes it \x00.
+	 */
+	{ "192.0.2.10", false, "{cert_subject}", "", NOT_AUTH },
+	{ "192.0.2.10", true, "{cn_subject}", "BadCertificateContainsNUL",
+	    NOT_AUTH },
+	{ "192.0.2.10", true, "{cn_subject}", "trusted.example+00.evil.example",
+	    NOT_AUTH },
+	{ "192.0.2.10", true, "{cert_subject}",
+	    "/O=Evil/CN=trusted.example+5Cx00.evil.example", NOT_AUTH },
+	/* Invalid xtext (Sendmail xtext-encodes these four macros). */
+	{ "192.0.2.10", true, "{cert_subject}",
+	    "/O=Partner+2/CN=trusted.example", NOT_AUTH },
+	{ "192.0.2.10", true, "{cert_subject}",
+	    "/O=Partner+ZZInc/CN=trusted.example", NOT_AUTH },
+	{ "192.0.2.10", true, "{cert_subject}",
+	    "/O=Partner/CN=trusted.example+", NOT_AUTH },
+	{ "192.0.2.10", true, "{cn_subject}", "trusted.example+", NOT_AUTH },
+	{ "192.0.2.11", true, "{cert_issuer}",
+	    "/O=tlsgate+20test/CN=tlsgate+2", NOT_AUTH },
+	{ "192.0.2.11", true, "{cn_issuer}", "tlsgate+20Test+2GCA", NOT_AUTH },
+	/*
+	 * Valid xtext that spells an ordinary byte is that byte: the MTA,
+	 * not the client, encodes, and a CN spelled "trusted+2Eexample" in
+	 * the certificate reaches tlsgate as "trusted+2B2Eexample".
+	 */
+	{ "192.0.2.10", true, "{cert_subject}",
+	    "/O=Partner/CN=trusted+2eexample", "continue" },
+	{ "192.0.2.10", true, "{cn_subject}", "trusted+2Eexample", "continue" },
+	/* Invalid UTF-8: never the name it resembles. */
+	{ "192.0.2.10", false, "{cert_subject}", "trusted.example\xff",
+	    NOT_AUTH },
+	{ "192.0.2.10", false, "{cert_subject}", "tr\xc3\x28sted.example",
+	    NOT_AUTH },
+	{ "192.0.2.10", false, "{cert_subject}", "trusted\xc0\xae" "example",
+	    NOT_AUTH },
+	{ "192.0.2.11", false, "{cert_issuer}", "tlsgate Test CA\xed\xa0\x80",
+	    NOT_AUTH },
+	{ "192.0.2.10", true, "{cn_subject}", "trusted.example+FF", NOT_AUTH },
+	/* ... but bad bytes in an attribute no rule names do not matter. */
+	{ "192.0.2.10", true, "{cert_subject}",
+	    "/O=x+C3+28/CN=trusted.example", "continue" },
+};
+
+/* One hostile value in an otherwise good session; the MAIL reply. */
+static void
+hostile_session(struct daemon *d, const struct hostile_case *hc,
+    const char *queue_id, char *reply, size_t size)
+{
+	static char big[KB10 + 1];
+	struct mail_macros m;
+
+	memset(big, 'a', KB10);
+	trusted_mail(&m, hc->sendmail, queue_id);
+	set_macro(&m, hc->macro, hc->value != NULL ? hc->value : big);
+	one_mail(d, hc->client, &m, reply, size);
+}
+
+START_TEST(test_hostile_macros)
+{
+	struct daemon d;
+	char reply[1024], queue_id[40], *line;
+
+	daemon_start(&d, hostile_policy, NULL);
+	for (size_t i = 0; i < sizeof(hostile_cases) / sizeof(*hostile_cases);
+	    i++) {
+		const struct hostile_case *hc = &hostile_cases[i];
+		bool long_id = strcmp(hc->macro, "i") == 0;
+
+		snprintf(queue_id, sizeof(queue_id), "H%02zu", i);
+		hostile_session(&d, hc, queue_id, reply, sizeof(reply));
+		ck_assert_msg(strcmp(reply, hc->want) == 0, "case %zu (%s %s): "
+		    "got \"%s\", want \"%s\"", i, hc->sendmail ? "Sendmail" :
+		    "Postfix", hc->macro, reply, hc->want);
+		/* A 10 KB queue id fills the line on its own. */
+		if (long_id)
+			snprintf(queue_id, sizeof(queue_id), "%.32s",
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+		else
+			strcat(queue_id, ": ");
+		line = expect_clean_audit_line(&d, queue_id);
+		if (long_id)
+			ck_assert_uint_eq(strlen(line), AUDIT_LINE_LIMIT);
+		free(line);
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A certificate name as each MTA reports it, and what tlsgate must say. */
+struct crafted_name {
+	bool sendmail;
+	const char *subject;    /* {cert_subject} */
+	const char *cn;         /* {cn_subject} (Sendmail) */
+};
+
+/*
+ * Names crafted to pass for trusted.example.  Not one may satisfy
+ * "subject_cn=trusted.example", pinned or not.
+ */
+static const struct crafted_name crafted_names[] = {
+	/* OpenSSL 3 writes "/" in a value as "\/" (xtext: +5C/). */
+	{ true, "/C=US/O=x+5C/CN=trusted.example/CN=evil", "evil" },
+	{ true, "/O=Evil/CN=evil+5C/CN=trusted.example",
+	    "evil/CN=trusted.example" },
+	/* Older OpenSSL does not escape it: the DN shows two CNs. */
+	{ true, "/C=US/O=x/CN=trusted.example/CN=evil", "evil" },
+	{ true, "/C=US/O=x/CN=trusted.example/CN=evil", "trusted.example" },
+	{ true, "/O=Evil/CN=evil/CN=trusted.example",
+	    "evil/CN=trusted.example" },
+	/* Two CN attributes: Sendmail reports the first. */
+	{ true, "/O=x/CN=trusted.example/CN=evil.example", "trusted.example" },
+	{ true, "/O=x/CN=evil.example/CN=trusted.example", "evil.example" },
+	/* Empty and missing CNs, and Sendmail's placeholders. */
+	{ true, "/O=x/CN=", "" },
+	{ true, "/O=x", "" },
+	{ true, "/O=x/CN=trusted.example", "BadCertificateUnknown" },
+	{ true, "/O=x/CN=trusted.example", "" },
+	/* A CN macro that disagrees with the DN. */
+	{ true, "/O=x/CN=evil.example", "trusted.example" },
+	/* xtext decoded twice would make "+2B2E" a ".". */
+	{ true, "/O=x/CN=trusted+2B2Eexample", "trusted+2B2Eexample" },
+	/* Postfix sends the CN alone, whole. */
+	{ false, "evil.example/CN=trusted.example", NULL },
+	{ false, "trusted.example/CN=evil", NULL },
+	{ false, "/CN=trusted.example", NULL },
+	{ false, "CN=trusted.example", NULL },
+	{ false, " trusted.example", NULL },
+	{ false, "trusted.example.evil", NULL },
+	{ false, "xtrusted.example", NULL },
+};
+
+START_TEST(test_crafted_names)
+{
+	struct daemon d;
+	char reply[1024], queue_id[40], *line;
+
+	daemon_start(&d, hostile_policy, NULL);
+	for (size_t i = 0; i < sizeof(crafted_names) / sizeof(*crafted_names);
+	    i++) {
+		const struct crafted_name *cn = &crafted_names[i];
+		static const char *const clients[] = {
+			"192.0.2.10", "192.0.2.11"
+		};
+
+		for (size_t c = 0; c < 2; c++) {
+			struct mail_macros m;
+
+			snprintf(queue_id, sizeof(queue_id), "C%02zu%zu", i, c);
+			trusted_mail(&m, cn->sendmail, queue_id);
+			set_macro(&m, "{cert_subject}", cn->subject);
+			if (cn->sendmail)
+				set_macro(&m, "{cn_subject}", cn->cn);
+			one_mail(&d, clients[c], &m, reply, sizeof(reply));
+			ck_assert_msg(strcmp(reply, NOT_AUTH) == 0, "name %zu "
+			    "(%s) from %s: got \"%s\"", i, cn->subject,
+			    clients[c], reply);
+			strcat(queue_id, ": reject ");
+			line = expect_clean_audit_line(&d, queue_id);
+			free(line);
+		}
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * A NUL inside a value cannot travel: on the wire it ends the value and
+ * shifts every name and value after it.  The MTA has then said
+ * {cert_subject}=trusted.example and no issuer: under Postfix not a
+ * verified certificate.  The daemon must take odd packets in its stride.
+ */
+START_TEST(test_nul_in_macro_packet)
+{
+	static const char shifted[] =
+	    "i\0N01\0v\0Postfix 3.7.11\0{tls_version}\0TLSv1.3\0"
+	    "{cipher_bits}\0256\0{cert_subject}\0trusted.example\0"
+	    ".evil.example\0{cert_issuer}\0tlsgate Test CA";
+	static const char odd[] = "i\0N02\0v\0Postfix 3.7.11\0{tls_version}";
+	static const char empty_names[] = "\0\0\0\0i\0N03\0";
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+
+	daemon_start(&d, hostile_policy, NULL);
+	raw_session(&d, "192.0.2.11", shifted, sizeof(shifted), reply,
+	    sizeof(reply));
+	ck_assert_str_eq(reply, CERT_REQ);
+	line = expect_clean_audit_line(&d, "N01: reject ");
+	free(line);
+	/* An odd count of strings, empty names: no TLS reported. */
+	raw_session(&d, "192.0.2.12", odd, sizeof(odd), reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	raw_session(&d, "192.0.2.12", empty_names, sizeof(empty_names), reply,
+	    sizeof(reply));
+	ck_assert_str_eq(reply, CANNOT);
+	/* The daemon is still there, and still right. */
+	trusted_mail(&m, false, "N04");
+	one_mail(&d, "192.0.2.11", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * A MACRO packet over libmilter's 64 KiB limit (10 KB values for every
+ * TLS macro at once do not fit) ends that session, and only that one.
+ */
+START_TEST(test_oversized_macro_packet)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024];
+	size_t len = MILTER_MAX_DATA + 1024;
+	char *big = malloc(len);
+	int fd;
+
+	ck_assert_ptr_nonnull(big);
+	memcpy(big, "{cert_subject}", 15);
+	memset(big + 15, 'a', len - 16);
+	big[len - 1] = '\0';
+	daemon_start(&d, hostile_policy, NULL);
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	raw_connect(fd, "192.0.2.10");
+	/* The filter may close before it has read all of it. */
+	raw_mail_macros(fd, big, len);
+	ck_assert(raw_closed_by_filter(fd));
+	close(fd);
+	free(big);
+	trusted_mail(&m, false, "O01");
+	one_mail(&d, "192.0.2.10", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_inet_socket)
 {
 	struct daemon d;
@@ -1303,6 +1883,10 @@ protocol_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_in_flight);
 	tcase_add_test(tc, test_dropped_sessions);
+	tcase_add_test(tc, test_hostile_macros);
+	tcase_add_test(tc, test_crafted_names);
+	tcase_add_test(tc, test_nul_in_macro_packet);
+	tcase_add_test(tc, test_oversized_macro_packet);
 	tcase_add_test(tc, test_inet_socket);
 	tcase_add_test(tc, test_background_userid);
 	suite_add_tcase(s, tc);

@@ -1305,7 +1305,7 @@ END_TEST
  */
 START_TEST(test_names_many_labels)
 {
-	char name[600], *at;
+	char name[1024], *at;
 	size_t labels = 150, len;
 	struct name_table *t;
 

@@ -3,8 +3,14 @@
  * one session with every reply printed (for protocol tests and by hand),
  * or many concurrent sessions as a load generator (for the benchmarks).
  *
- *   miltc [-t TIMEOUT_MS] SOCKET [SCRIPT]
- *   miltc [-t TIMEOUT_MS] -c CONCURRENCY [-n SESSIONS] [-d SECONDS] SOCKET SCRIPT
+ *   miltc [-t TIMEOUT_MS] [-s] SOCKET [SCRIPT]
+ *   miltc [-t TIMEOUT_MS] [-s] -c CONCURRENCY [-n SESSIONS] [-d SECONDS]
+ *         SOCKET SCRIPT
+ *
+ * -s: at the end, one line "sequence COUNT TEXT" per distinct sequence of
+ * replies a session got (the reply texts joined with " | ", an error as
+ * "error"), most frequent first: for a soak test, which must see only the
+ * sequences its policies allow, where an expect line can name only one.
  *
  * Script lines (# starts a comment line; values may be "quoted" with \"
  * and \\ inside the quotes):
@@ -426,13 +432,164 @@ struct tally {
 	uint64_t count[K_COUNT][NRESULTS];
 };
 
+/* One session's replies joined with " | ", grown as needed (-s). */
+struct seqbuf {
+	char *s;                /* "" before the first reply */
+	size_t len, cap, items;
+};
+
+static void
+seqbuf_reserve(struct seqbuf *b, size_t need)
+{
+	if (need <= b->cap)
+		return;
+	b->cap = need > 2 * b->cap ? need : 2 * b->cap;
+	b->s = xrealloc(b->s, b->cap);
+}
+
+static void
+seqbuf_reset(struct seqbuf *b)
+{
+	seqbuf_reserve(b, 64);
+	b->s[0] = '\0';
+	b->len = 0;
+	b->items = 0;
+}
+
+static void
+seqbuf_add(struct seqbuf *b, const char *text)
+{
+	size_t n = strlen(text);
+
+	seqbuf_reserve(b, b->len + 3 + n + 1);
+	if (b->items++ > 0) {
+		memcpy(b->s + b->len, " | ", 3);
+		b->len += 3;
+	}
+	memcpy(b->s + b->len, text, n + 1);
+	b->len += n;
+}
+
+/*
+ * The distinct sequences and how many sessions produced each: open
+ * addressing keyed by the text.  Usually a handful of entries, but a
+ * broken filter could make many, and a list would then cost a scan per
+ * session.
+ */
+struct seq_entry {
+	char *text;             /* NULL: a free slot */
+	uint64_t hash, count;
+};
+
+struct seq_table {
+	struct seq_entry *slots;
+	size_t cap, n;          /* cap: a power of two, or 0 */
+};
+
+/* FNV-1a, 64 bits. */
+static uint64_t
+hash_text(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct seq_entry *
+seq_slot(struct seq_entry *slots, size_t cap, uint64_t hash,
+    const char *text)
+{
+	size_t i = (size_t)hash & (cap - 1);
+
+	while (slots[i].text != NULL && (slots[i].hash != hash ||
+	    strcmp(slots[i].text, text) != 0))
+		i = (i + 1) & (cap - 1);
+	return &slots[i];
+}
+
+/* Kept at most half full, so that a probe always ends at a free slot. */
+static void
+seq_grow(struct seq_table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 16;
+	struct seq_entry *slots = xmalloc(sizeof *slots * cap);
+
+	memset(slots, 0, sizeof *slots * cap);
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].text != NULL)
+			*seq_slot(slots, cap, t->slots[i].hash,
+			    t->slots[i].text) = t->slots[i];
+	free(t->slots);
+	t->slots = slots;
+	t->cap = cap;
+}
+
+static void
+seq_add(struct seq_table *t, const char *text, uint64_t count)
+{
+	uint64_t hash = hash_text(text);
+	struct seq_entry *e;
+
+	if (2 * (t->n + 1) > t->cap)
+		seq_grow(t);
+	e = seq_slot(t->slots, t->cap, hash, text);
+	if (e->text == NULL) {
+		e->text = xstrdup(text);
+		e->hash = hash;
+		t->n++;
+	}
+	e->count += count;
+}
+
+static void
+seq_free(struct seq_table *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->slots[i].text);
+	free(t->slots);
+	memset(t, 0, sizeof *t);
+}
+
+/* Most frequent first; ties by text, so that the output is stable. */
+static int
+cmp_seq(const void *a, const void *b)
+{
+	const struct seq_entry *x = *(const struct seq_entry *const *)a;
+	const struct seq_entry *y = *(const struct seq_entry *const *)b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return strcmp(x->text, y->text);
+}
+
+static void
+seq_print(const struct seq_table *t)
+{
+	const struct seq_entry **v = xmalloc(sizeof *v * t->n);
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].text != NULL)
+			v[n++] = &t->slots[i];
+	qsort(v, n, sizeof *v, cmp_seq);
+	for (size_t i = 0; i < n; i++)
+		printf("sequence %" PRIu64 " %s\n", v[i]->count,
+		    v[i]->text[0] != '\0' ? v[i]->text : "(no reply)");
+	free(v);
+}
+
 /*
  * Runs the script once.  verbose: print every reply and check expects
- * with messages (single-session mode); otherwise count into *t.
+ * with messages (single-session mode); otherwise count into *t.  seq
+ * (may be NULL) gets the session's reply sequence.
  */
 static void
 run_session(const char *spec, int timeout_ms, const struct script *sc,
-    int verbose, struct tally *t, struct outcome *o)
+    int verbose, struct tally *t, struct outcome *o, struct seqbuf *seq)
 {
 	char err[512];
 	struct mc_conn *c;
@@ -443,9 +600,13 @@ run_session(const char *spec, int timeout_ms, const struct script *sc,
 
 	memset(o, 0, sizeof *o);
 	memset(&r, 0, sizeof r);
+	if (seq != NULL)
+		seqbuf_reset(seq);
 	c = mc_open(spec, timeout_ms, err, sizeof err);
 	if (c == NULL) {
 		o->error = 1;
+		if (seq != NULL)
+			seqbuf_add(seq, "error");
 		snprintf(o->errmsg, sizeof o->errmsg, "open: %s", err);
 		if (verbose)
 			fprintf(stderr, "miltc: %s\n", o->errmsg);
@@ -453,6 +614,8 @@ run_session(const char *spec, int timeout_ms, const struct script *sc,
 	}
 	if (mc_negotiate(c, &neg) < 0) {
 		o->error = 1;
+		if (seq != NULL)
+			seqbuf_add(seq, "error");
 		snprintf(o->errmsg, sizeof o->errmsg, "negotiate: %s",
 		    mc_error(c));
 		if (verbose)
@@ -561,6 +724,10 @@ run_session(const char *spec, int timeout_ms, const struct script *sc,
 			t->count[kind][r.result]++;
 		if (verbose)
 			printf("%s %s\n", name, mc_reply_text(&r));
+		/* Error texts vary (errno, byte counts); first_error has it. */
+		if (seq != NULL)
+			seqbuf_add(seq, r.result == MC_ERROR ? "error" :
+			    mc_reply_text(&r));
 		if (r.result == MC_ERROR) {
 			o->error = 1;
 			snprintf(o->errmsg, sizeof o->errmsg, "line %d: %s: "
@@ -572,6 +739,8 @@ run_session(const char *spec, int timeout_ms, const struct script *sc,
 		o->error = 1;
 		snprintf(o->errmsg, sizeof o->errmsg, "quit: could not be "
 		    "sent");
+		if (seq != NULL)
+			seqbuf_add(seq, "error");
 	}
 }
 
@@ -590,6 +759,7 @@ struct load {
 	const struct script *sc;
 	uint64_t max_sessions;  /* 0: no limit */
 	double deadline;        /* 0: none */
+	int want_seq;           /* -s */
 	atomic_uint_fast64_t next;
 };
 
@@ -601,6 +771,9 @@ struct worker {
 	size_t nlat, caplat;
 	uint64_t errors, expect_failed;
 	char first_error[1200];
+	/* -s: tallied here without locks, merged after the join. */
+	struct seqbuf seq;
+	struct seq_table seqs;
 };
 
 static void *
@@ -619,8 +792,11 @@ worker_main(void *arg)
 		t0 = now_s();
 		if (ld->deadline != 0 && t0 >= ld->deadline)
 			break;
-		run_session(ld->spec, ld->timeout_ms, ld->sc, 0, &w->t, &o);
+		run_session(ld->spec, ld->timeout_ms, ld->sc, 0, &w->t, &o,
+		    ld->want_seq ? &w->seq : NULL);
 		t1 = now_s();
+		if (ld->want_seq)
+			seq_add(&w->seqs, w->seq.s, 1);
 		if (o.error) {
 			if (w->errors++ == 0)
 				snprintf(w->first_error,
@@ -663,11 +839,12 @@ percentile(const double *v, size_t n, double p)
 
 static int
 run_load(const char *spec, int timeout_ms, const struct script *sc,
-    int conc, uint64_t sessions, double seconds)
+    int conc, uint64_t sessions, double seconds, int want_seq)
 {
 	struct load ld;
 	struct worker *w = calloc((size_t)conc, sizeof *w);
 	struct tally total;
+	struct seq_table seqs;
 	double *all, t0, elapsed;
 	size_t nall = 0;
 	uint64_t errors = 0, expect_failed = 0;
@@ -681,6 +858,7 @@ run_load(const char *spec, int timeout_ms, const struct script *sc,
 	ld.timeout_ms = timeout_ms;
 	ld.sc = sc;
 	ld.max_sessions = sessions;
+	ld.want_seq = want_seq;
 	atomic_init(&ld.next, 0);
 	t0 = now_s();
 	ld.deadline = seconds > 0 ? t0 + seconds : 0;
@@ -694,6 +872,7 @@ run_load(const char *spec, int timeout_ms, const struct script *sc,
 	elapsed = now_s() - t0;
 
 	memset(&total, 0, sizeof total);
+	memset(&seqs, 0, sizeof seqs);
 	for (i = 0; i < conc; i++)
 		nall += w[i].nlat;
 	all = xmalloc(sizeof *all * nall);
@@ -708,6 +887,10 @@ run_load(const char *spec, int timeout_ms, const struct script *sc,
 		expect_failed += w[i].expect_failed;
 		if (first_error == NULL && w[i].errors != 0)
 			first_error = w[i].first_error;
+		for (size_t j = 0; j < w[i].seqs.cap; j++)
+			if (w[i].seqs.slots[j].text != NULL)
+				seq_add(&seqs, w[i].seqs.slots[j].text,
+				    w[i].seqs.slots[j].count);
 	}
 	qsort(all, nall, sizeof *all, cmp_double);
 
@@ -735,9 +918,14 @@ run_load(const char *spec, int timeout_ms, const struct script *sc,
 	    expect_failed);
 	if (first_error != NULL)
 		printf("first_error %s\n", first_error);
+	seq_print(&seqs);
 
-	for (i = 0; i < conc; i++)
+	for (i = 0; i < conc; i++) {
 		free(w[i].lat);
+		free(w[i].seq.s);
+		seq_free(&w[i].seqs);
+	}
+	seq_free(&seqs);
 	free(w);
 	free(all);
 	return errors != 0 || expect_failed != 0 ? 1 : 0;
@@ -747,8 +935,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: miltc [-t TIMEOUT_MS] SOCKET [SCRIPT]\n"
-	    "       miltc [-t TIMEOUT_MS] -c CONCURRENCY [-n SESSIONS] "
+	    "usage: miltc [-t TIMEOUT_MS] [-s] SOCKET [SCRIPT]\n"
+	    "       miltc [-t TIMEOUT_MS] [-s] -c CONCURRENCY [-n SESSIONS] "
 	    "[-d SECONDS] SOCKET SCRIPT\n"
 	    "SOCKET: unix:/path, local:/path, /path, inet:PORT@HOST, "
 	    "inet6:PORT@HOST\n"
@@ -759,6 +947,9 @@ usage(void)
 	    "  expect TEXT (the previous reply, e.g. continue, noreply, "
 	    "skipped,\n"
 	    "  530 5.7.0 Must issue a STARTTLS command first)\n"
+	    "-s: print \"sequence COUNT TEXT\" per distinct sequence of "
+	    "replies of a session\n"
+	    "  (reply texts joined with \" | \", an error as \"error\")\n"
 	    "Exit: 0 fine, 1 an expect failed or a protocol error, 2 usage "
 	    "or script error.\n");
 	exit(2);
@@ -780,13 +971,13 @@ num_arg(const char *s, long min, long max)
 int
 main(int argc, char **argv)
 {
-	int opt, timeout_ms = 10000, conc = 0, ret;
+	int opt, timeout_ms = 10000, conc = 0, want_seq = 0, ret;
 	long long sessions = 0;
 	double seconds = 0;
 	const char *spec, *file;
 	struct script sc;
 
-	while ((opt = getopt(argc, argv, "t:c:n:d:h")) != -1) {
+	while ((opt = getopt(argc, argv, "t:c:n:d:sh")) != -1) {
 		switch (opt) {
 		case 't':
 			timeout_ms = (int)num_arg(optarg, 0, 3600000);
@@ -799,6 +990,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			seconds = (double)num_arg(optarg, 1, 86400);
+			break;
+		case 's':
+			want_seq = 1;
 			break;
 		default:
 			usage();
@@ -830,13 +1024,19 @@ main(int argc, char **argv)
 
 	if (conc == 0) {
 		struct outcome o;
+		struct seqbuf seq = { NULL, 0, 0, 0 };
 
-		run_session(spec, timeout_ms, &sc, 1, NULL, &o);
+		run_session(spec, timeout_ms, &sc, 1, NULL, &o,
+		    want_seq ? &seq : NULL);
+		if (want_seq)
+			printf("sequence 1 %s\n", seq.items > 0 ? seq.s :
+			    "(no reply)");
+		free(seq.s);
 		fflush(stdout);
 		ret = o.error || o.expect_failed ? 1 : 0;
 	} else {
 		ret = run_load(spec, timeout_ms, &sc, conc,
-		    (uint64_t)sessions, seconds);
+		    (uint64_t)sessions, seconds, want_seq);
 	}
 	free_script(&sc);
 	return ret;

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "tlsgate/dn.h"
 #include "tlsgate/fingerprint.h"
@@ -35,6 +36,9 @@ struct cert_file {
 	char *path;
 	struct cert_info *certs;
 	size_t count;
+	/* Of the file as it was read, for the writable-by-others warning. */
+	mode_t mode;
+	gid_t gid;
 };
 
 /*

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tlsgate/diag.h"
 #include "tlsgate/identity.h"
@@ -34,7 +35,9 @@ struct policy;
 /*
  * Reads and checks a whole policy.  Every error and warning goes to diags
  * with its position.  Returns NULL when there is any error (or on memory
- * exhaustion, also reported in diags).
+ * exhaustion, also reported in diags).  Only a regular file is read (a
+ * FIFO or device is an error, never a wait), an empty file is an error,
+ * and a file others can write gets a warning.
  */
 struct policy *policy_load_file(const char *path,
     const struct policy_options *opts, struct diag_list *diags);
@@ -43,6 +46,15 @@ struct policy *policy_load_file(const char *path,
  * cert=/ca= paths (relative to its directory). */
 struct policy *policy_load_buffer(const char *name, const char *text,
     size_t len, const struct policy_options *opts, struct diag_list *diags);
+
+/*
+ * Whether a file with this mode and group lets others than its owner (and
+ * root's group) change the policy: NULL if not, else why, written to why
+ * ("writable by others (mode 0666): ...").  Reported as a warning for the
+ * policy file and every cert=/ca= file, at start, by -n and at reload.
+ */
+const char *policy_unsafe_permissions(mode_t mode, gid_t gid, char *why,
+    size_t size);
 
 struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);
