@@ -73,6 +73,7 @@ Mode            enforce
 DefaultAction   reject
 LogLevel        notice
 Background      no
+UserID          root
 EOF
 
 # A session that the policy's rules match at every stage: the client's

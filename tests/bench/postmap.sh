@@ -282,7 +282,7 @@ mkdir -p "$d"
 t0=$(now)
 gen_cidr "$d"
 echo "postmap.sh: generated $CIDR_RULES CIDR rules and $CIDR_QUERIES queries in $(ms "$(sub "$(now)" "$t0")")"
-printf 'PolicyFile %s\n' "$d/policy" >"$d/tlsgate.conf"
+printf 'PolicyFile %s\nUserID root\n' "$d/policy" >"$d/tlsgate.conf"
 "$TLSGATE" -n -c "$d/tlsgate.conf" >"$d/check.out" 2>&1 ||
 	{ cat "$d/check.out" >&2; die "tlsgate -n refused the generated CIDR policy"; }
 
@@ -338,7 +338,7 @@ mkdir -p "$d"
 t0=$(now)
 gen_domains "$d"
 echo "postmap.sh: generated $DOMAIN_RULES domain rules and $DOMAIN_QUERIES queries in $(ms "$(sub "$(now)" "$t0")")"
-printf 'PolicyFile %s\n' "$d/policy" >"$d/tlsgate.conf"
+printf 'PolicyFile %s\nUserID root\n' "$d/policy" >"$d/tlsgate.conf"
 "$TLSGATE" -n -c "$d/tlsgate.conf" >"$d/check.out" 2>&1 ||
 	{ cat "$d/check.out" >&2; die "tlsgate -n refused the generated domain policy"; }
 

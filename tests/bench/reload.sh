@@ -90,6 +90,7 @@ Mode            enforce
 DefaultAction   reject
 LogLevel        notice
 Background      no
+UserID          root
 EOF
 
 # A client /24, a sender domain and a recipient domain whose rules TLSv1.3

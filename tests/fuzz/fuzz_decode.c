@@ -11,8 +11,8 @@
  * equal, and a CN is only ever "usable" when the DN shows exactly that
  * one CN.
  *
- * Input: byte 0 picks the decoder (modulo 6, see decode_kind); the rest
- * is the text to decode.
+ * Input: byte 0 picks the decoder (modulo 6, see decode_kind: the seeds
+ * use the digits '0' to '5'); the rest is the text to decode.
  */
 #include "config.h"
 

@@ -15,12 +15,14 @@
  * NUL in the CN must all be refused), nothing refused where no enforced
  * rule applies.
  *
- * Input: byte 0 picks the MTA (bits 0-1: Postfix, Sendmail, unknown,
- * Sendmail) and the session (bits 2-4, see sessions[]); the rest is split
+ * Input: byte 0 picks the MTA (bits 0-1: Postfix, Sendmail, unknown, or
+ * facts left unknown as the plugin does when it cannot trust the macros)
+ * and the session (bits 2-4, see sessions[]); the rest is split
  * on NUL bytes into the macros in the order of struct tls_macros
  * (tls_version, cipher, cipher_bits, cert_subject, cert_issuer,
  * cn_subject, cn_issuer, verify, cert_md5, cert_fp).  A macro the input
  * does not reach, or one that is the single byte 0x01, is not sent.
+ * The seeds start with 0x40 + 4 * session + MTA ('@' to '_').
  */
 #include "config.h"
 
@@ -412,11 +414,13 @@ check_strength(const struct expectation *want, const struct tls_macros *m)
 		CHECK(macro_number(m->cipher_bits) >= (long)want->min_bits);
 }
 
+/* m is NULL when the facts were left unknown (tls_facts_unknown). */
 static void
 check_decision(const struct decision *d, const struct expectation *want,
     enum mta_flavour mta, const struct tls_macros *m)
 {
-	bool tls = m->tls_version != NULL && m->tls_version[0] != '\0';
+	bool tls = m != NULL && m->tls_version != NULL &&
+	    m->tls_version[0] != '\0';
 	bool refused = d->verdict == VERDICT_REJECT ||
 	    d->verdict == VERDICT_TEMPFAIL;
 
@@ -433,6 +437,10 @@ check_decision(const struct decision *d, const struct expectation *want,
 	}
 	/* Enforced rules: accept or refuse, never a monitor verdict. */
 	CHECK(d->verdict == VERDICT_ACCEPT || refused);
+	/* Nothing known about TLS: "cannot be evaluated", 4.3.5. */
+	if (m == NULL)
+		CHECK(d->verdict == VERDICT_TEMPFAIL &&
+		    strcmp(d->ecode, "4.3.5") == 0);
 	if (d->verdict != VERDICT_ACCEPT)
 		return;
 	CHECK(tls);
@@ -463,14 +471,16 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum mta_flavour flavours[] = {
-		MTA_POSTFIX, MTA_SENDMAIL, MTA_UNKNOWN, MTA_SENDMAIL,
+		MTA_POSTFIX, MTA_SENDMAIL, MTA_UNKNOWN, MTA_UNKNOWN,
 	};
 	const struct session *s;
 	enum mta_flavour mta;
 	struct tls_macros m;
+	const struct tls_macros *reported;
 	struct facts f;
 	struct decision d;
 	char *buf;
+	bool made;
 
 	if (size == 0)
 		return 0;
@@ -490,12 +500,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.client_host = s->client_host;
 	f.listener = s->listener;
 	f.sender = s->sender;
-	if (tls_facts_from_macros(&f.tls, mta, &m)) {
+	if ((data[0] & 3) == 3) {
+		tls_facts_unknown(&f.tls);
+		reported = NULL;
+		made = true;
+	} else {
+		made = tls_facts_from_macros(&f.tls, mta, &m);
+		reported = &m;
+	}
+	if (made) {
 		policy_evaluate(policy, &f, STAGE_MAIL, &d);
-		check_decision(&d, &s->mail, mta, &m);
+		check_decision(&d, &s->mail, mta, reported);
 		f.recipient = s->recipient;
 		policy_evaluate(policy, &f, STAGE_RCPT, &d);
-		check_decision(&d, &s->rcpt, mta, &m);
+		check_decision(&d, &s->rcpt, mta, reported);
 		tls_facts_free(&f.tls);
 	}
 	free(buf);

@@ -12,7 +12,8 @@
  *
  * Input: byte 0 picks the options (bit 0: Sendmail, else Postfix; bit 1:
  * DefaultAction tempfail; bit 2: Mode monitor); the rest is the policy
- * text.
+ * text.  The seeds start with 'P' (Postfix), 'Q' (Sendmail), 'S'
+ * (Sendmail, DefaultAction tempfail) or 'T' (Postfix, Mode monitor).
  */
 #include "config.h"
 
