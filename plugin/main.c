@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -388,6 +389,25 @@ report_ready(int *ready_fd, bool ok)
 	}
 }
 
+/*
+ * A stop asked for during start-up waits, blocked, for libmilter's signal
+ * thread, which smfi_main starts; that thread would close the socket
+ * before the listener has taken it, and smfi_main would fail (exit status
+ * 1 for an ordinary stop).  Taken here instead, it is a stop like any.
+ */
+static bool
+stop_requested_during_start(void)
+{
+	const struct timespec now = { 0, 0 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	return sigtimedwait(&set, NULL, &now) > 0;
+}
+
 /* Takes over p: it belongs to the snapshot holder from here on. */
 static int
 run_filter(struct tlsgate_config *cfg, struct policy *p,
@@ -409,7 +429,8 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 		    "tlsgate?)", path);
 		goto out;
 	}
-	if (path != NULL && socket_path_problem(path, why, sizeof(why))) {
+	if (path != NULL &&
+	    socket_path_problem(path, why, sizeof(why)) != NULL) {
 		log_error("%s", why);
 		goto out;
 	}
@@ -450,7 +471,11 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	/* Past start-up, stderr is only for the foreground. */
 	if (!foreground)
 		log_open(cfg->syslog_facility, cfg->log_level, false);
-	status = smfi_main() == MI_SUCCESS ? EXIT_SUCCESS : EXIT_FAILURE;
+	if (stop_requested_during_start())
+		status = EXIT_SUCCESS;
+	else
+		status = smfi_main() == MI_SUCCESS ? EXIT_SUCCESS :
+		    EXIT_FAILURE;
 	log_notice("tlsgate stopping");
 	if (cfg->pid_file != NULL)
 		unlink(cfg->pid_file);

@@ -47,10 +47,14 @@ reload_policy(struct reloader *r)
 		return false;
 	}
 	policy_summary(next, summary, sizeof(summary));
+	/*
+	 * In force before it is said to be: whoever reads "reloaded" in the
+	 * log may count on the next session getting the new policy.
+	 */
+	snapshot_replace(r->holder, next);
 	log_notice("reloaded policy %s: %s, %zu warning%s", r->policy_file,
 	    summary, diags.warnings, diags.warnings == 1 ? "" : "s");
 	diag_list_free(&diags);
-	snapshot_replace(r->holder, next);
 	return true;
 }
 

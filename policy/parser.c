@@ -329,6 +329,17 @@ parse_fingerprint(struct parser *ps, struct rule_build *rb,
 	return true;
 }
 
+/* Whoever can write a certificate file decides what a rule lets through. */
+static void
+warn_if_writable(struct parser *ps, const struct cert_file *cf)
+{
+	char why[512];
+
+	if (policy_unsafe_permissions(cf->mode, cf->gid, why,
+	    sizeof(why)) != NULL)
+		diag_add(ps->diags, DIAG_WARNING, cf->path, 0, 0, "%s", why);
+}
+
 /* Loads a cert=/ca= file once per policy, however many rules name it. */
 static const struct cert_file *
 load_cert_file(struct parser *ps, const struct token *tok, const char *value)
@@ -369,9 +380,7 @@ load_cert_file(struct parser *ps, const struct token *tok, const char *value)
 	}
 	free(path);
 	p->cert_files[p->cert_file_count++] = cf;
-	if (policy_unsafe_permissions(cf->mode, cf->gid, err,
-	    sizeof(err)) != NULL)
-		diag_add(ps->diags, DIAG_WARNING, cf->path, 0, 0, "%s", err);
+	warn_if_writable(ps, cf);
 	return cf;
 }
 

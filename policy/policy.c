@@ -331,7 +331,7 @@ policy_load_file(const char *path, const struct policy_options *opts,
 	struct stat st;
 	size_t len;
 	char *text = read_whole_file(path, &len, &st);
-	char why[256];
+	char why[512];
 
 	if (text == NULL) {
 		report_unreadable(path, errno, diags);

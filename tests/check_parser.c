@@ -1,14 +1,19 @@
 /*
  * check_parser.c - unit tests of the policy parser: every error class of
  * DESIGN section 3 with its exact FILE:LINE:COL, warnings, quoting,
- * comments and continuation lines, and what a parsed rule holds.
+ * comments and continuation lines, what a parsed rule holds, and the
+ * policy file itself: not UTF-8, empty, not a regular file, writable by
+ * others.
  */
 #include "config.h"
 
 #include <check.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "tlsgate/policy.h"
@@ -733,12 +738,90 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+/* Bytes that are not UTF-8: one error per line, at the first of them. */
+START_TEST(test_invalid_utf8)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+		/* Latin-1 */
+		{ "sender a.example verify subject_cn=caf\xe9.example "
+		  "issuer_cn=CA\n", NAME ":1:39: error: invalid UTF-8 (byte "
+		  "0xE9): a policy is UTF-8 text" },
+		/* a stray continuation byte, two on one line */
+		{ "default none\n"
+		  "sender a.example verify issuer_cn=\"\x80\x80\"\n",
+		  NAME ":2:36: error: invalid UTF-8 (byte 0x80): a policy is "
+		  "UTF-8 text" },
+		/* overlong "." */
+		{ "default verify subject_cn=x\xc0\xae" "example "
+		  "issuer_cn=CA\n",
+		  NAME ":1:28: error: invalid UTF-8 (byte 0xC0): a policy is "
+		  "UTF-8 text" },
+		/* a surrogate */
+		{ "default verify issuer_cn=\"CA \xed\xa0\x80\"\n", NAME
+		  ":1:30: error: invalid UTF-8 (byte 0xED): a policy is UTF-8 "
+		  "text" },
+		/* above U+10FFFF */
+		{ "default verify issuer_cn=\"CA \xf4\x90\x80\x80\"\n", NAME
+		  ":1:30: error: invalid UTF-8 (byte 0xF4): a policy is UTF-8 "
+		  "text" },
+		/* a sequence cut by the end of the file */
+		{ "default verify issuer_cn=CA\xe2\x82", NAME ":1:28: error: "
+		  "invalid UTF-8 (byte 0xE2): a policy is UTF-8 text" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		diag_list_free(&diags);
+		expect_single_error(cases[i].text, cases[i].want);
+	}
+}
+END_TEST
+
+/* Every bad line is reported, and no message repeats a bad byte raw. */
+START_TEST(test_invalid_utf8_lines)
+{
+	struct policy *p = load("\xff\xfe\ndefault none\nsender caf\xe9.x "
+	    "encrypt\n");
+
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(diags.errors, 4);
+	ck_assert_str_eq(diag_text(0), NAME ":1:1: error: invalid UTF-8 (byte "
+	    "0xFF): a policy is UTF-8 text");
+	ck_assert_str_eq(diag_text(1), NAME ":1:1: error: unknown rule kind "
+	    "'?\?' (expected default, client, client-host, listener, sender "
+	    "or recipient)");
+	ck_assert_str_eq(diag_text(2), NAME ":3:8: error: 'caf?.x' is not a "
+	    "user@domain, domain or .domain");
+	ck_assert_str_eq(diag_text(3), NAME ":3:11: error: invalid UTF-8 "
+	    "(byte 0xE9): a policy is UTF-8 text");
+}
+END_TEST
+
+/* UTF-8 is fine: a DN with an accented O. */
+START_TEST(test_valid_utf8)
+{
+	struct policy *p = load("default verify subject=\"/O=Soci\xc3\xa9t\xc3"
+	    "\xa9/CN=mx.example\" issuer_cn=\"CA \xe2\x82\xac "
+	    "\xf0\x9f\x94\x92\"\n");
+
+	ck_assert_msg(p != NULL, "%s", diags.count ? diag_text(0) : "");
+	ck_assert_uint_eq(diags.errors, 0);
+	policy_unref(p);
+}
+END_TEST
+
+/* Nothing but comments is a policy, and one that accepts everything. */
 START_TEST(test_empty_policy)
 {
 	struct policy *p = load("# nothing but a comment\n\n");
 
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(policy_rule_count(p), 0);
+	ck_assert_uint_eq(diags.count, 1);
+	ck_assert_str_eq(diag_text(0), NAME ": warning: no rules: every "
+	    "session is accepted");
 	policy_unref(p);
 }
 END_TEST
@@ -756,6 +839,114 @@ START_TEST(test_diag_print_format)
 	ck_assert_str_eq(out, NAME ":1:8: error: host bits set in "
 	    "'192.0.2.1/24' (did you mean 192.0.2.0/24?)\n");
 	free(out);
+}
+END_TEST
+
+/* A policy path with something else than a regular file, or nothing. */
+START_TEST(test_policy_file_faults)
+{
+	char *dir = tu_tempdir(), *path, *fifo;
+	struct policy_options opts;
+
+	policy_options_init(&opts);
+	path = tu_write_file(dir, "empty", "");
+	ck_assert_ptr_null(policy_load_file(path, &opts, &diags));
+	ck_assert_uint_eq(diags.count, 1);
+	ck_assert_str_eq(strchr(diag_text(0), ':'), ": error: the file is "
+	    "empty (truncated?); a policy that accepts every session says "
+	    "'default none'");
+	diag_list_free(&diags);
+
+	/* A directory, and a FIFO with no writer: refused, not waited on. */
+	ck_assert_ptr_null(policy_load_file(dir, &opts, &diags));
+	ck_assert_str_eq(strchr(diag_text(0), ':'), ": error: cannot read: "
+	    "Is a directory");
+	diag_list_free(&diags);
+	if (asprintf(&fifo, "%s/fifo", dir) < 0)
+		ck_abort();
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	ck_assert_ptr_null(policy_load_file(fifo, &opts, &diags));
+	ck_assert_str_eq(strchr(diag_text(0), ':'), ": error: cannot read: "
+	    "not a regular file");
+	free(fifo);
+	free(path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Loads path, expects success, returns how many warnings came. */
+static size_t
+load_file_warnings(const char *path)
+{
+	struct policy_options opts;
+	struct policy *p;
+
+	diag_list_free(&diags);
+	policy_options_init(&opts);
+	p = policy_load_file(path, &opts, &diags);
+	ck_assert_msg(p != NULL, "%s", diags.count ? diag_text(0) : "");
+	policy_unref(p);
+	return diags.warnings;
+}
+
+/*
+ * A policy or certificate file that others can write is warned about:
+ * writable by others always, by its group unless the group is root's.
+ */
+START_TEST(test_writable_files)
+{
+	char *dir = tu_tempdir(), *path, *pem, *ca, *want;
+	char *pki_ca = tu_pki_path("ca.pem");
+	gid_t nogroup = getgrnam("nogroup")->gr_gid;
+
+	ca = tu_read_file(pki_ca, NULL);
+	ck_assert_ptr_nonnull(ca);
+	free(pki_ca);
+	pem = tu_write_file(dir, "ca.pem", ca);
+	path = tu_write_file(dir, "policy", "sender a.example verify "
+	    "ca=ca.pem\n");
+	ck_assert_int_eq(chmod(pem, 0644), 0);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_uint_eq(load_file_warnings(path), 0);
+
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_uint_eq(load_file_warnings(path), 1);
+	if (asprintf(&want, "%s: warning: writable by others (mode 0666): "
+	    "anyone on this host can change what tlsgate enforces; chmod o-w "
+	    "it", path) < 0)
+		ck_abort();
+	ck_assert_str_eq(diag_text(0), want);
+	free(want);
+
+	/* Group-writable: fine for root's group, warned for another. */
+	ck_assert_int_eq(chmod(path, 0664), 0);
+	ck_assert_int_eq(chown(path, 0, 0), 0);
+	ck_assert_uint_eq(load_file_warnings(path), 0);
+	ck_assert_int_eq(chown(path, 0, nogroup), 0);
+	ck_assert_uint_eq(load_file_warnings(path), 1);
+	if (asprintf(&want, "%s: warning: writable by group nogroup (gid %lu, "
+	    "mode 0664): its members can change what tlsgate enforces; chmod "
+	    "g-w it unless that is meant", path, (unsigned long)nogroup) < 0)
+		ck_abort();
+	ck_assert_str_eq(diag_text(0), want);
+	free(want);
+
+	/* The certificate file a rule names, reported under its own name. */
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_int_eq(chmod(pem, 0646), 0);
+	ck_assert_uint_eq(load_file_warnings(path), 1);
+	if (asprintf(&want, "%s: warning: writable by others (mode 0646): "
+	    "anyone on this host can change what tlsgate enforces; chmod o-w "
+	    "it", pem) < 0)
+		ck_abort();
+	ck_assert_str_eq(diag_text(0), want);
+	free(want);
+	free(ca);
+	free(pem);
+	free(path);
+	tu_remove_tree(dir);
+	free(dir);
 }
 END_TEST
 
@@ -792,6 +983,8 @@ parser_suite(void)
 	tcase_add_test(errors, test_unterminated_quote);
 	tcase_add_test(errors, test_control_character);
 	tcase_add_test(errors, test_nul_byte);
+	tcase_add_test(errors, test_invalid_utf8);
+	tcase_add_test(errors, test_invalid_utf8_lines);
 	tcase_add_test(errors, test_continuation_without_rule);
 	tcase_add_test(errors, test_all_errors_reported);
 	suite_add_tcase(s, errors);
@@ -805,6 +998,7 @@ parser_suite(void)
 	tcase_add_test(syntax, test_options_defaults);
 	tcase_add_test(syntax, test_address_patterns);
 	tcase_add_test(syntax, test_empty_policy);
+	tcase_add_test(syntax, test_valid_utf8);
 	tcase_add_test(syntax, test_diag_print_format);
 	suite_add_tcase(s, syntax);
 
@@ -819,6 +1013,8 @@ parser_suite(void)
 	tcase_add_test(files, test_cert_files);
 	tcase_add_test(files, test_cert_file_errors);
 	tcase_add_test(files, test_missing_file);
+	tcase_add_test(files, test_policy_file_faults);
+	tcase_add_test(files, test_writable_files);
 	suite_add_tcase(s, files);
 	return s;
 }

@@ -5,6 +5,10 @@
  * Every reply line is asserted in full, and the audit lines are read back
  * from syslog: a datagram socket bound at /dev/log when no syslog daemon
  * has it (else from the daemon's stderr, which carries the same lines).
+ * Faults are driven through the same daemon: broken policies at reload,
+ * sockets that cannot be had, hostile macro values and crafted names,
+ * and, with raw packets, an MTA that goes away mid-packet; so are the
+ * privileges it runs with.
  */
 #include "config.h"
 
@@ -347,6 +351,23 @@ socket_ready(const char *spec)
 	return true;
 }
 
+/* True when a filter at spec answers option negotiation. */
+static bool
+listener_running(const char *spec)
+{
+	char err[256];
+	struct mc_negotiated neg;
+	struct mc_conn *c = mc_open(spec, 60000, err, sizeof(err));
+	bool answered;
+
+	if (c == NULL)
+		return false;
+	answered = mc_negotiate(c, &neg) == 0;
+	if (answered)
+		mc_negotiated_free(&neg);
+	return mc_quit(c) == 0 && answered;
+}
+
 /* Starts tlsgate -f on socket (NULL: a unix socket in a scratch dir). */
 static void
 daemon_start_on(struct daemon *d, const char *policy,
@@ -408,6 +429,13 @@ daemon_start_on(struct daemon *d, const char *policy,
 	}
 	ck_assert_msg(socket_ready(d->socket_path), "tlsgate did not listen "
 	    "on %s", d->socket_path);
+	/*
+	 * The socket takes connections as soon as it is open, before
+	 * libmilter's listener runs; a stop before then makes libmilter
+	 * fail.  An answered negotiation shows the listener running.
+	 */
+	ck_assert_msg(listener_running(d->socket_path), "tlsgate did not "
+	    "answer on %s", d->socket_path);
 }
 
 static void
@@ -438,8 +466,14 @@ daemon_stop(struct daemon *d)
 			}
 		}
 		ck_assert_int_eq(done, d->pid);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "tlsgate did not exit cleanly (status 0x%x)", status);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			char *text = tu_read_file(d->stderr_path, NULL);
+			size_t len = text != NULL ? strlen(text) : 0;
+
+			ck_abort_msg("tlsgate did not exit cleanly (status "
+			    "0x%x); its stderr ends: %s", status, text != NULL ?
+			    text + (len > 800 ? len - 800 : 0) : "(none)");
+		}
 	}
 	tu_remove_tree(d->dir);
 	free(d->dir);
@@ -897,6 +931,7 @@ START_TEST(test_reply_rows)
 		struct mail_macros m;
 		char reply[1024];
 		/* Outlives the branch: m points into it until one_mail. */
+		/* cppcheck-suppress variableScope */
 		char subject[256];
 
 		if (row->sendmail) {
@@ -1197,6 +1232,152 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/* Writes len bytes (NULs and all) as the new policy, aside and renamed. */
+static void
+write_policy_bytes(struct daemon *d, const char *bytes, size_t len)
+{
+	char *tmp;
+	FILE *fp;
+
+	if (asprintf(&tmp, "%s.new", d->policy) < 0)
+		ck_abort();
+	fp = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(bytes, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_eq(rename(tmp, d->policy), 0);
+	free(tmp);
+}
+
+/* The running policy, "default encrypt", still decides. */
+static void
+expect_running_policy(struct daemon *d)
+{
+	struct mail_macros m;
+	char reply[1024];
+
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+}
+
+/* Asserts that the next log line with text is exactly text. */
+static void
+expect_log_line(struct daemon *d, const char *text)
+{
+	char *line = EXPECT_LOG(d, text);
+
+	ck_assert_str_eq(line, text);
+	free(line);
+}
+
+/*
+ * Sends SIGUSR1 and asserts that the reload is refused with exactly these
+ * messages (each after the policy's path) and that the running policy
+ * still decides.
+ */
+static void
+expect_refused_reload(struct daemon *d, const char *const *messages)
+{
+	size_t count;
+	char *want;
+
+	log_drain(d);
+	kill(d->pid, SIGUSR1);
+	for (count = 0; messages[count] != NULL; count++) {
+		if (asprintf(&want, "%s%s", d->policy, messages[count]) < 0)
+			ck_abort();
+		expect_log_line(d, want);
+		free(want);
+	}
+	if (asprintf(&want, "reload of %s refused: %zu error%s; the running "
+	    "policy stays in force", d->policy, count,
+	    count == 1 ? "" : "s") < 0)
+		ck_abort();
+	expect_log_line(d, want);
+	free(want);
+	expect_running_policy(d);
+}
+
+/*
+ * The policy file broken in every way an edit, a disk or a mistake can
+ * break it.  Each broken file starts with "default none", so a policy
+ * taken even in part would let the plaintext session through.
+ */
+START_TEST(test_reload_faults)
+{
+	static const char garbage[] = "default none\0\x01\x7f" "ELF\x02\n"
+	    "\xff\xfe garbage\n";
+	static const char latin1[] = "default none\nclient 192.0.2.0/24 "
+	    "verify subject_cn=caf\xe9.example issuer_cn=CA\n";
+	struct daemon d;
+	char *line;
+
+	daemon_start(&d, "default encrypt\n", NULL);
+	expect_running_policy(&d);
+
+	/* Cut off in a rule, in a quoted value, and at nothing at all. */
+	write_policy(&d, "default none\nclient 192.0.2.0/24 encr");
+	expect_refused_reload(&d, (const char *const[]) {
+	    ":2:21: error: unknown requirement 'encr' (expected none, "
+	    "encrypt or verify)", NULL });
+	write_policy(&d, "default none\nsender a.example encrypt "
+	    "message=\"see https://a.exa");
+	expect_refused_reload(&d, (const char *const[]) {
+	    ":2:34: error: unterminated quoted string", NULL });
+	write_policy(&d, "");
+	expect_refused_reload(&d, (const char *const[]) {
+	    ": error: the file is empty (truncated?); a policy that accepts "
+	    "every session says 'default none'", NULL });
+
+	/* Garbage: a NUL and control bytes, bytes that are not UTF-8. */
+	write_policy_bytes(&d, garbage, sizeof(garbage) - 1);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ":1:13: error: control character 0x00 in policy",
+	    ":2:1: error: invalid UTF-8 (byte 0xFF): a policy is UTF-8 text",
+	    ":2:1: error: unknown rule kind '?\?' (expected default, client, "
+	    "client-host, listener, sender or recipient)", NULL });
+	write_policy_bytes(&d, latin1, sizeof(latin1) - 1);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ":2:42: error: invalid UTF-8 (byte 0xE9): a policy is UTF-8 text",
+	    NULL });
+
+	/* Gone, or something else in its place. */
+	ck_assert_int_eq(unlink(d.policy), 0);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ": error: cannot read: No such file or directory", NULL });
+	ck_assert_int_eq(mkdir(d.policy, 0755), 0);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ": error: cannot read: Is a directory", NULL });
+	ck_assert_int_eq(rmdir(d.policy), 0);
+	/* A FIFO must not hang the reload (nor, after it, the exit). */
+	ck_assert_int_eq(mkfifo(d.policy, 0644), 0);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ": error: cannot read: not a regular file", NULL });
+	ck_assert_int_eq(unlink(d.policy), 0);
+	ck_assert_int_eq(symlink(d.policy, d.policy), 0);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ": error: cannot read: Too many levels of symbolic links", NULL });
+	ck_assert_int_eq(unlink(d.policy), 0);
+
+	/* Mended: the next reload is taken, by a reload thread still alive. */
+	write_policy(&d, "default none\n");
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	free(line);
+	{
+		struct mail_macros m;
+		char reply[1024];
+
+		postfix_mail(&m, NULL, NULL, NULL, NULL);
+		one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+		ck_assert_str_eq(reply, "continue");
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_reload_in_flight)
 {
 	struct daemon d;
@@ -1270,6 +1451,89 @@ START_TEST(test_dropped_sessions)
 	postfix_mail(&m, NULL, NULL, NULL, NULL);
 	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
 	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * An MTA that goes away in the middle of a packet, or sends one that can
+ * never be whole: each connection ends, and the filter goes on serving.
+ */
+START_TEST(test_dropped_mid_packet)
+{
+	static const char mail_macros[] = "Mi\0D01\0v\0Postfix 3.7.11";
+	static const char sender[] = "<a@sender.example>";
+	unsigned char hdr[5], optneg[12] = { 0, 0, 0, 6 };
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024];
+	int fd;
+
+	daemon_start(&d, row_policy, NULL);
+
+	/* Cut in the length of the first packet. */
+	fd = raw_open(d.socket_path);
+	ck_assert(raw_write(fd, "\0\0", 2));
+	close(fd);
+	/* Cut in the data of OPTNEG. */
+	fd = raw_open(d.socket_path);
+	raw_header(hdr, 'O', sizeof(optneg));
+	ck_assert(raw_write(fd, hdr, sizeof(hdr)));
+	ck_assert(raw_write(fd, optneg, 5));
+	close(fd);
+	/* Gone after the CONNECT macros, before CONNECT. */
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	ck_assert(raw_packet(fd, 'D', "C{daemon_name}\0mx", 18));
+	close(fd);
+	/* Gone after the MAIL macros, before MAIL. */
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	raw_connect(fd, "192.0.2.1");
+	ck_assert(raw_packet(fd, 'D', mail_macros, sizeof(mail_macros)));
+	close(fd);
+	/* Cut in the data of MAIL, then in its header. */
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	raw_connect(fd, "192.0.2.1");
+	ck_assert(raw_packet(fd, 'D', mail_macros, sizeof(mail_macros)));
+	raw_header(hdr, 'M', sizeof(sender));
+	ck_assert(raw_write(fd, hdr, sizeof(hdr)));
+	ck_assert(raw_write(fd, sender, 6));
+	close(fd);
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	raw_connect(fd, "192.0.2.1");
+	ck_assert(raw_write(fd, "\0\0\0", 3));
+	close(fd);
+	/* Half-closed in the middle of MAIL's data: the filter hangs up. */
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	raw_connect(fd, "192.0.2.1");
+	ck_assert(raw_write(fd, hdr, sizeof(hdr)));
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	ck_assert(raw_closed_by_filter(fd));
+	close(fd);
+	/* A length no packet can have: 2 GB. */
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	ck_assert(raw_write(fd, "\x7f\xff\xff\xff" "M", 5));
+	ck_assert(raw_closed_by_filter(fd));
+	close(fd);
+	/* A command that does not exist. */
+	fd = raw_open(d.socket_path);
+	raw_negotiate(fd);
+	ck_assert(raw_packet(fd, 'Z', "", 0));
+	ck_assert(raw_closed_by_filter(fd));
+	close(fd);
+
+	/* Still serving, and still deciding by the policy. */
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
 	daemon_stop(&d);
 }
 END_TEST
@@ -1455,13 +1719,14 @@ hostile_session(struct daemon *d, const struct hostile_case *hc,
 START_TEST(test_hostile_macros)
 {
 	struct daemon d;
-	char reply[1024], queue_id[40], *line;
+	char reply[1024], queue_id[40];
 
 	daemon_start(&d, hostile_policy, NULL);
 	for (size_t i = 0; i < sizeof(hostile_cases) / sizeof(*hostile_cases);
 	    i++) {
 		const struct hostile_case *hc = &hostile_cases[i];
 		bool long_id = strcmp(hc->macro, "i") == 0;
+		char *line;
 
 		snprintf(queue_id, sizeof(queue_id), "H%02zu", i);
 		hostile_session(&d, hc, queue_id, reply, sizeof(reply));
@@ -1563,17 +1828,21 @@ END_TEST
 /*
  * A NUL inside a value cannot travel: on the wire it ends the value and
  * shifts every name and value after it.  The MTA has then said
- * {cert_subject}=trusted.example and no issuer: under Postfix not a
- * verified certificate.  The daemon must take odd packets in its stride.
+ * {cert_subject}=trusted.example and no {cert_issuer}: the pinned rule
+ * cannot be evaluated, and is never passed.  The daemon must take odd
+ * packets in its stride.
+ * (Each packet holds an even count of strings: with an odd one
+ * libmilter's smfi_getsymval reads past its array, which no MTA sends.)
  */
 START_TEST(test_nul_in_macro_packet)
 {
 	static const char shifted[] =
 	    "i\0N01\0v\0Postfix 3.7.11\0{tls_version}\0TLSv1.3\0"
-	    "{cipher_bits}\0256\0{cert_subject}\0trusted.example\0"
-	    ".evil.example\0{cert_issuer}\0tlsgate Test CA";
-	static const char odd[] = "i\0N02\0v\0Postfix 3.7.11\0{tls_version}";
-	static const char empty_names[] = "\0\0\0\0i\0N03\0";
+	    "{cipher_bits}\0" "256\0{cert_subject}\0trusted.example\0"
+	    ".evil.example\0{cert_issuer}\0tlsgate Test CA\0{verify}";
+	static const char empty_value[] = "i\0N02\0v\0Postfix 3.7.11\0"
+	    "{tls_version}\0";
+	static const char empty_names[] = "\0\0i\0N03";
 	struct daemon d;
 	struct mail_macros m;
 	char reply[1024], *line;
@@ -1581,12 +1850,14 @@ START_TEST(test_nul_in_macro_packet)
 	daemon_start(&d, hostile_policy, NULL);
 	raw_session(&d, "192.0.2.11", shifted, sizeof(shifted), reply,
 	    sizeof(reply));
-	ck_assert_str_eq(reply, CERT_REQ);
-	line = expect_clean_audit_line(&d, "N01: reject ");
+	ck_assert_str_eq(reply, CANNOT);
+	line = expect_clean_audit_line(&d, "N01: tempfail ");
 	free(line);
-	/* An odd count of strings, empty names: no TLS reported. */
-	raw_session(&d, "192.0.2.12", odd, sizeof(odd), reply, sizeof(reply));
+	/* An empty {tls_version} is no STARTTLS. */
+	raw_session(&d, "192.0.2.12", empty_value, sizeof(empty_value), reply,
+	    sizeof(reply));
 	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	/* Empty names, and no "v": which MTA is this? */
 	raw_session(&d, "192.0.2.12", empty_names, sizeof(empty_names), reply,
 	    sizeof(reply));
 	ck_assert_str_eq(reply, CANNOT);
@@ -1648,24 +1919,65 @@ START_TEST(test_inet_socket)
 }
 END_TEST
 
-/* A /proc/PID/status field ("Uid", "Gid"): the first number after it. */
-static long
-proc_status_field(pid_t pid, const char *field)
+/* The value of a /proc/PID/status field ("Uid", "CapEff"), malloc'd. */
+static char *
+proc_status(pid_t pid, const char *field)
 {
-	char path[64], line[256];
+	char path[64], line[1024];
+	size_t len = strlen(field);
+	char *value = NULL;
 	FILE *fp;
-	long value = -1;
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
 	fp = fopen(path, "r");
-	if (fp == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(line, field, strlen(field)) == 0 &&
-		    line[strlen(field)] == ':')
-			value = strtol(line + strlen(field) + 1, NULL, 10);
+	ck_assert_ptr_nonnull(fp);
+	while (value == NULL && fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			line[strcspn(line, "\n")] = '\0';
+			value = strdup(line + len + 1 + strspn(line + len + 1,
+			    "\t "));
+		}
+	}
 	fclose(fp);
+	ck_assert_msg(value != NULL, "no %s in %s", field, path);
 	return value;
+}
+
+/* "N\tN\tN\tN": the real, effective, saved and filesystem ids, all id. */
+static void
+expect_all_ids(pid_t pid, const char *field, long id)
+{
+	char *value = proc_status(pid, field), want[128];
+
+	snprintf(want, sizeof(want), "%ld\t%ld\t%ld\t%ld", id, id, id, id);
+	ck_assert_msg(strcmp(value, want) == 0, "%s: %s, want %s", field,
+	    value, want);
+	free(value);
+}
+
+/* The supplementary groups are the user's own, and root's are gone. */
+static void
+expect_groups_of(pid_t pid, const char *user, gid_t gid)
+{
+	gid_t groups[64];
+	int count = 64;
+	char *value = proc_status(pid, "Groups"), *word, *save = NULL;
+	size_t seen = 0;
+
+	ck_assert_int_ge(getgrouplist(user, gid, groups, &count), 0);
+	for (word = strtok_r(value, " \t", &save); word != NULL;
+	    word = strtok_r(NULL, " \t", &save)) {
+		long g = strtol(word, NULL, 10);
+		bool found = false;
+
+		ck_assert_msg(g != 0, "still in group 0: %s", value);
+		for (int i = 0; i < count; i++)
+			found = found || groups[i] == (gid_t)g;
+		ck_assert_msg(found, "group %ld is not %s's", g, user);
+		seen++;
+	}
+	ck_assert_uint_eq(seen, (size_t)count);
+	free(value);
 }
 
 static int run_binary(const char *const *args, const char *input,
@@ -1699,9 +2011,23 @@ START_TEST(test_background_userid)
 	pid = (pid_t)strtol(pid_text, NULL, 10);
 	free(pid_text);
 	ck_assert_int_gt(pid, 1);
-	/* Running as nobody:nogroup, with no way back. */
-	ck_assert_int_eq(proc_status_field(pid, "Uid"), (long)getpwnam("nobody")->pw_uid);
-	ck_assert_int_eq(proc_status_field(pid, "Gid"), (long)getgrnam("nogroup")->gr_gid);
+	/*
+	 * Running as nobody:nogroup, every id of it, nobody's groups only,
+	 * and no capability left: no way back.
+	 */
+	expect_all_ids(pid, "Uid", (long)getpwnam("nobody")->pw_uid);
+	expect_all_ids(pid, "Gid", (long)getgrnam("nogroup")->gr_gid);
+	expect_groups_of(pid, "nobody", getgrnam("nogroup")->gr_gid);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const caps[] = {
+			"CapEff", "CapPrm", "CapInh"
+		};
+		char *value = proc_status(pid, caps[i]);
+
+		ck_assert_msg(strspn(value, "0") == strlen(value), "%s: %s",
+		    caps[i], value);
+		free(value);
+	}
 	/* The socket: owned by that user, mode from UMask. */
 	ck_assert_int_eq(stat(sock, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
@@ -1728,30 +2054,68 @@ START_TEST(test_background_userid)
 }
 END_TEST
 
-/* Runs the binary with arguments; returns the exit status, output in *out. */
+/*
+ * Runs cmd with /bin/sh, as user as (NULL: as this process, root) with no
+ * supplementary groups; returns the exit status.
+ */
 static int
-run_binary(const char *const *args, const char *input, char **out)
+run_shell_as(const char *cmd, const struct passwd *as)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (as != NULL && (setgroups(0, NULL) != 0 ||
+		    setgid(as->pw_gid) != 0 || setuid(as->pw_uid) != 0))
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Runs the binary with arguments as user as (NULL: root); returns the
+ * exit status, stdout and stderr in *out.
+ */
+static int
+run_binary_as(const struct passwd *as, const char *const *args,
+    const char *input, char **out)
 {
 	char *dir = tu_tempdir(), *out_path, *in_path;
 	char cmd[8192];
 	size_t n;
 	int status;
 
+	/* The unprivileged user writes its output here. */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
 	out_path = tu_write_file(dir, "out", "");
+	ck_assert_int_eq(chmod(out_path, 0666), 0);
 	in_path = tu_write_file(dir, "in", input != NULL ? input : "");
+	ck_assert_int_eq(chmod(in_path, 0644), 0);
 	n = (size_t)snprintf(cmd, sizeof(cmd), "'%s'", binary());
 	for (size_t i = 0; args[i] != NULL; i++)
-		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " '%s'", args[i]);
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " '%s'",
+		    args[i]);
 	snprintf(cmd + n, sizeof(cmd) - n, " <'%s' >'%s' 2>&1", in_path,
 	    out_path);
-	status = system(cmd);
+	status = run_shell_as(cmd, as);
 	*out = tu_read_file(out_path, NULL);
 	tu_remove_tree(dir);
 	free(dir);
 	free(out_path);
 	free(in_path);
-	ck_assert(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return status;
+}
+
+/* Runs the binary with arguments; returns the exit status, output in *out. */
+static int
+run_binary(const char *const *args, const char *input, char **out)
+{
+	return run_binary_as(NULL, args, input, out);
 }
 
 START_TEST(test_check_option)
@@ -1762,7 +2126,8 @@ START_TEST(test_check_option)
 	free(tu_write_file(dir, "policy", "default none\n"
 	    "client 192.0.2.0/24 encrypt\nclient 192.0.2.0/31 none\n"
 	    "client 192.0.2.0/32 none\nclient 192.0.2.1 none\n"));
-	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n"
+	    "UserID root\n");
 	args[2] = conf;
 	ck_assert_int_eq(run_binary(args, NULL, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "policy:3:8: warning: client rule "
@@ -1781,9 +2146,9 @@ START_TEST(test_check_option)
 	free(out);
 
 	free(tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n"
-	    "Colour blue\n"));
+	    "UserID root\nColour blue\n"));
 	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
-	ck_assert_msg(strstr(out, "tlsgate.conf:2: error: unknown key "
+	ck_assert_msg(strstr(out, "tlsgate.conf:3: error: unknown key "
 	    "'Colour'") != NULL, "got %s", out);
 	free(out);
 	free(conf);
@@ -1843,7 +2208,7 @@ START_TEST(test_startup_errors)
 
 	free(tu_write_file(dir, "policy", "client 192.0.2.1/24 encrypt\n"));
 	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n"
-	    "Socket unix:/nonexistent/dir/tlsgate.sock\n");
+	    "Socket unix:/nonexistent/dir/tlsgate.sock\nUserID root\n");
 	args[2] = conf;
 	/* A refused policy stops the daemon with exit status 1. */
 	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
@@ -1852,9 +2217,358 @@ START_TEST(test_startup_errors)
 	/* So does a socket that cannot be made. */
 	free(tu_write_file(dir, "policy", "default none\n"));
 	ck_assert_int_eq(run_binary(args, NULL, &out), 1);
-	ck_assert_msg(strstr(out, "/nonexistent/dir/tlsgate.sock") != NULL,
-	    "got %s", out);
+	ck_assert_str_eq(out, "tlsgate: socket directory /nonexistent/dir: "
+	    "No such file or directory\n");
 	free(out);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/* The output of tlsgate -f with a config for socket path, as user as. */
+static int
+start_on_socket(const struct passwd *as, const char *dir, const char *path,
+    char **out)
+{
+	const char *args[] = { "-f", "-c", NULL, NULL };
+	char *conf_text, *conf;
+	int status;
+
+	if (asprintf(&conf_text, "PolicyFile policy\nSocket unix:%s\n%s",
+	    path, as == NULL ? "UserID root\n" : "") < 0)
+		ck_abort();
+	conf = tu_write_file(dir, "tlsgate.conf", conf_text);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	args[2] = conf;
+	status = run_binary_as(as, args, NULL, out);
+	free(conf);
+	free(conf_text);
+	return status;
+}
+
+/*
+ * A socket that cannot be had: exit status 1 and one line that says why,
+ * and nothing in the way removed.
+ */
+START_TEST(test_socket_faults)
+{
+	char *dir = tu_tempdir(), *out, *plain, *path, *want, *text;
+	const struct passwd *nobody = getpwnam("nobody");
+
+	ck_assert_ptr_nonnull(nobody);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	path = tu_write_file(dir, "policy", "default none\n");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	free(path);
+	plain = tu_write_file(dir, "plain", "not a socket\n");
+
+	/* A file where the socket should be: never removed. */
+	ck_assert_int_eq(start_on_socket(NULL, dir, plain, &out), 1);
+	if (asprintf(&want, "tlsgate: socket %s: the path exists and is not "
+	    "a socket; tlsgate does not remove it\n", plain) < 0)
+		ck_abort();
+	ck_assert_str_eq(out, want);
+	free(want);
+	free(out);
+	text = tu_read_file(plain, NULL);
+	ck_assert_str_eq(text, "not a socket\n");
+	free(text);
+
+	/* A file where its directory should be. */
+	if (asprintf(&path, "%s/tlsgate.sock", plain) < 0)
+		ck_abort();
+	ck_assert_int_eq(start_on_socket(NULL, dir, path, &out), 1);
+	if (asprintf(&want, "tlsgate: socket directory %s: not a directory\n",
+	    plain) < 0)
+		ck_abort();
+	ck_assert_str_eq(out, want);
+	free(want);
+	free(out);
+	free(path);
+
+	/* A directory the user who starts it cannot write. */
+	if (asprintf(&path, "%s/tlsgate.sock", dir) < 0)
+		ck_abort();
+	ck_assert_int_eq(start_on_socket(nobody, dir, path, &out), 1);
+	if (asprintf(&want, "tlsgate: cannot open socket unix:%s: "
+	    "Permission denied\n", path) < 0)
+		ck_abort();
+	ck_assert_str_eq(out, want);
+	free(want);
+	free(out);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	free(path);
+	free(plain);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/* A second tlsgate on the socket of a running one: refused, harmlessly. */
+START_TEST(test_socket_in_use)
+{
+	struct daemon d;
+	struct mail_macros m;
+	struct stat before, after;
+	char *dir = tu_tempdir(), *out, *want, reply[1024];
+
+	daemon_start(&d, "default encrypt\n", NULL);
+	ck_assert_int_eq(stat(d.socket_path, &before), 0);
+	free(tu_write_file(dir, "policy", "default none\n"));
+	ck_assert_int_eq(start_on_socket(NULL, dir, d.socket_path, &out), 1);
+	if (asprintf(&want, "tlsgate: socket %s is in use by another process "
+	    "(another tlsgate?)\n", d.socket_path) < 0)
+		ck_abort();
+	ck_assert_str_eq(out, want);
+	free(want);
+	free(out);
+	/* The first one keeps its socket, and its policy decides. */
+	ck_assert_int_eq(stat(d.socket_path, &after), 0);
+	ck_assert_uint_eq(before.st_ino, after.st_ino);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	daemon_stop(&d);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/* A socket left behind by a filter that died: replaced, as expected. */
+START_TEST(test_stale_socket)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct daemon d;
+	struct mail_macros m;
+	char *dir = tu_tempdir(), *spec, reply[1024];
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/stale.sock", dir);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	ck_assert_msg(!socket_ready(sun.sun_path), "the stale socket answers");
+	if (asprintf(&spec, "unix:%s", sun.sun_path) < 0)
+		ck_abort();
+	daemon_start_on(&d, "default encrypt\n", NULL, spec);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	daemon_stop(&d);
+	free(spec);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * Unreadable for real: the daemon runs as nobody, which a mode of 000
+ * keeps out (root would read it anyway).  The reload is refused and the
+ * running policy decides until the file can be read again.
+ */
+START_TEST(test_reload_unreadable)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+
+	daemon_start(&d, "default encrypt\n", "UserID nobody:nogroup\n");
+	ck_assert_int_eq(chmod(d.dir, 0755), 0);
+	write_policy(&d, "default none\n");
+	ck_assert_int_eq(chmod(d.policy, 0), 0);
+	expect_refused_reload(&d, (const char *const[]) {
+	    ": error: cannot read: Permission denied", NULL });
+	ck_assert_int_eq(chmod(d.policy, 0644), 0);
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	free(line);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	daemon_stop(&d);
+}
+END_TEST
+
+/* The unix socket's mode is what UMask leaves; its group, UserID's. */
+START_TEST(test_socket_umask)
+{
+	static const struct {
+		const char *config;
+		mode_t mode;
+	} cases[] = {
+		{ "UMask 007\nUserID root:nogroup\n", 0770 },
+		{ "UMask 077\n", 0700 },
+		{ "UMask 027\n", 0750 },
+		{ "UMask 0\n", 0777 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct daemon d;
+		struct stat st;
+
+		daemon_start(&d, "default none\n", cases[i].config);
+		ck_assert_int_eq(stat(d.socket_path, &st), 0);
+		ck_assert(S_ISSOCK(st.st_mode));
+		ck_assert_msg((st.st_mode & 07777) == cases[i].mode,
+		    "%s: mode %04o, want %04o", cases[i].config,
+		    (unsigned)(st.st_mode & 07777), (unsigned)cases[i].mode);
+		ck_assert_uint_eq(st.st_uid, 0);
+		ck_assert_uint_eq(st.st_gid, i == 0 ?
+		    getgrnam("nogroup")->gr_gid : 0);
+		daemon_stop(&d);
+	}
+}
+END_TEST
+
+/*
+ * Whoever can write the policy or a certificate it names decides what
+ * tlsgate lets through: a file others can write is warned about at
+ * start, at each reload and by -n.  Group 0 (root's) is no such writer.
+ */
+START_TEST(test_writable_warnings)
+{
+	char *pem_dir = tu_tempdir(), *pem, *ca, *policy, *line, *out, *want;
+	char *group_want;
+	const char *check[] = { "-n", "-c", NULL, NULL };
+	gid_t nogroup = getgrnam("nogroup")->gr_gid;
+	struct daemon d;
+
+	pem = tu_pki_path("ca.pem");
+	ca = tu_read_file(pem, NULL);
+	ck_assert_ptr_nonnull(ca);
+	free(pem);
+	pem = tu_write_file(pem_dir, "ca.pem", ca);
+	ck_assert_int_eq(chmod(pem, 0666), 0);
+	if (asprintf(&policy, "default none\n"
+	    "client 192.0.2.5 verify ca=%s\n", pem) < 0)
+		ck_abort();
+
+	/* At start. */
+	daemon_start(&d, policy, NULL);
+	if (asprintf(&want, "%s: warning: writable by others (mode 0666): "
+	    "anyone on this host can change what tlsgate enforces; chmod "
+	    "o-w it", pem) < 0)
+		ck_abort();
+	expect_log_line(&d, want);
+
+	/*
+	 * At reload, the policy file too when its group is not root's.  The
+	 * two warnings come in the order of their paths, which differs from
+	 * run to run: collect the lines up to the reload's own.
+	 */
+	write_policy(&d, policy);
+	ck_assert_int_eq(chown(d.policy, 0, nogroup), 0);
+	ck_assert_int_eq(chmod(d.policy, 0664), 0);
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	if (asprintf(&group_want, "%s: warning: writable by group nogroup "
+	    "(gid %lu, mode 0664): its members can change what tlsgate "
+	    "enforces; chmod g-w it unless that is meant", d.policy,
+	    (unsigned long)nogroup) < 0)
+		ck_abort();
+	for (int seen = 0; seen != 3;) {
+		line = EXPECT_LOG(&d, "");
+		if (strcmp(line, want) == 0)
+			seen |= 1;
+		else if (strcmp(line, group_want) == 0)
+			seen |= 2;
+		else if (strstr(line, "reloaded policy") != NULL)
+			ck_abort_msg("reloaded without both warnings (%d)",
+			    seen);
+		free(line);
+	}
+	line = EXPECT_LOG(&d, "reloaded policy");
+	ck_assert_ptr_nonnull(strstr(line, ", 2 warnings"));
+	free(line);
+	free(want);
+	want = group_want;
+
+	/* And -n says the same. */
+	check[2] = d.config;
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, want));
+	ck_assert_ptr_nonnull(strstr(out, "2 rules"));
+	ck_assert_ptr_nonnull(strstr(out, ", 2 warnings\n"));
+	free(out);
+	free(want);
+
+	/* Group-writable by root's group, and the PEM fixed: no warning. */
+	ck_assert_int_eq(chown(d.policy, 0, 0), 0);
+	ck_assert_int_eq(chmod(pem, 0644), 0);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	ck_assert_msg(strstr(out, ": warning:") == NULL, "got %s", out);
+	ck_assert_ptr_nonnull(strstr(out, ", 0 warnings\n"));
+	free(out);
+	daemon_stop(&d);
+	free(policy);
+	free(pem);
+	free(ca);
+	tu_remove_tree(pem_dir);
+	free(pem_dir);
+}
+END_TEST
+
+static const char no_user_id_error[] = "error: no UserID, and tlsgate does "
+    "not run as root unless told to: set UserID to its own user (e.g. "
+    "UserID tlsgate:tlsgate, after adduser --system --group tlsgate), or "
+    "UserID root to run as root on purpose";
+
+/*
+ * Started as root without UserID, tlsgate does not run (nor does -n pass
+ * such a configuration); "UserID root" says root is meant.  -q runs no
+ * filter and needs no UserID.
+ */
+START_TEST(test_root_without_user_id)
+{
+	char *dir = tu_tempdir(), *conf, *sock, *out, *want;
+	const char *run[] = { "-f", "-c", NULL, NULL };
+	const char *check[] = { "-n", "-c", NULL, NULL };
+	const char *query[] = { "-c", NULL, "-q", "client=192.0.2.1", NULL };
+
+	free(tu_write_file(dir, "policy", "default encrypt\n"));
+	if (asprintf(&sock, "%s/tlsgate.sock", dir) < 0 ||
+	    asprintf(&want, "PolicyFile policy\nSocket unix:%s\n", sock) < 0)
+		ck_abort();
+	conf = tu_write_file(dir, "tlsgate.conf", want);
+	free(want);
+	run[2] = check[2] = query[1] = conf;
+
+	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
+	if (asprintf(&want, "tlsgate: %s: %s\ntlsgate: not starting: the "
+	    "configuration or the policy has errors\n", conf,
+	    no_user_id_error) < 0)
+		ck_abort();
+	ck_assert_str_eq(out, want);
+	free(want);
+	free(out);
+	ck_assert_int_eq(access(sock, F_OK), -1);
+
+	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
+	if (asprintf(&want, "%s: %s\n", conf, no_user_id_error) < 0)
+		ck_abort();
+	ck_assert_ptr_nonnull(strstr(out, want));
+	free(want);
+	if (asprintf(&want, "config %s: refused, 1 error\n", conf) < 0)
+		ck_abort();
+	ck_assert_ptr_nonnull(strstr(out, want));
+	free(want);
+	free(out);
+
+	ck_assert_int_eq(run_binary(query, NULL, &out), 3);
+	ck_assert_ptr_nonnull(strstr(out, "mail: reject"));
+	free(out);
+
+	if (asprintf(&want, "PolicyFile policy\nSocket unix:%s\n"
+	    "UserID root\n", sock) < 0)
+		ck_abort();
+	free(tu_write_file(dir, "tlsgate.conf", want));
+	free(want);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	ck_assert_ptr_null(strstr(out, "error"));
+	free(out);
+	free(sock);
 	free(conf);
 	tu_remove_tree(dir);
 	free(dir);
@@ -1881,19 +2595,28 @@ protocol_suite(void)
 	tcase_add_test(tc, test_monitor_mode);
 	tcase_add_test(tc, test_missing_macros);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_reload_faults);
 	tcase_add_test(tc, test_reload_in_flight);
 	tcase_add_test(tc, test_dropped_sessions);
+	tcase_add_test(tc, test_dropped_mid_packet);
 	tcase_add_test(tc, test_hostile_macros);
 	tcase_add_test(tc, test_crafted_names);
 	tcase_add_test(tc, test_nul_in_macro_packet);
 	tcase_add_test(tc, test_oversized_macro_packet);
 	tcase_add_test(tc, test_inet_socket);
 	tcase_add_test(tc, test_background_userid);
+	tcase_add_test(tc, test_socket_in_use);
+	tcase_add_test(tc, test_stale_socket);
+	tcase_add_test(tc, test_reload_unreadable);
+	tcase_add_test(tc, test_socket_umask);
+	tcase_add_test(tc, test_writable_warnings);
 	suite_add_tcase(s, tc);
 
 	tcase_add_test(cli, test_check_option);
 	tcase_add_test(cli, test_query_option);
 	tcase_add_test(cli, test_startup_errors);
+	tcase_add_test(cli, test_socket_faults);
+	tcase_add_test(cli, test_root_without_user_id);
 	suite_add_tcase(s, cli);
 	return s;
 }

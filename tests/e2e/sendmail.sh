@@ -22,6 +22,11 @@
 # shellcheck disable=SC2034 # read by tests/e2e/run and tests/e2e/matrix.sh
 MTA_NAME=sendmail
 
+# Sendmail runs as root here and reaches the socket as root; tlsgate, which
+# does not run as root without a UserID, is told that root is meant.
+# shellcheck disable=SC2034 # read by lib.sh's tlsgate_write_conf
+TLSGATE_MTA_CONF="UserID root"
+
 # Fail closed (F=T) as observed with Sendmail 8.17.1.9: when tlsgate is down
 # Sendmail cannot open the filter at connect ("Milter: initialization
 # failed, temp failing commands"); a plaintext client gets 451 at MAIL, a
