@@ -290,19 +290,28 @@ is_bare(const char *value)
 	return true;
 }
 
+/*
+ * A value longer than AUDIT_VALUE_MAX is cut there and ends in "...", in
+ * quotes: one huge value from the MTA (a 10 KB macro) must not push the
+ * rule, reason and reply off the line.
+ */
 static void
 escape_into(struct sink *s, const char *value)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strnlen(value, AUDIT_VALUE_MAX + 1);
+	bool cut = len > AUDIT_VALUE_MAX;
+	const unsigned char *end;
 
-	if (is_bare(value)) {
+	if (!cut && is_bare(value)) {
 		for (const char *p = value; *p != '\0' && !s->full; p++)
 			sink_put(s, p, 1);
 		return;
 	}
+	end = (const unsigned char *)value + (cut ? AUDIT_VALUE_MAX : len);
 	sink_put(s, "\"", 1);
 	for (const unsigned char *p = (const unsigned char *)value;
-	    *p != '\0' && !s->full; p++) {
+	    p < end && !s->full; p++) {
 		if (*p == '"') {
 			sink_put(s, "\\\"", 2);
 		} else if (*p == '\\') {
@@ -315,6 +324,8 @@ escape_into(struct sink *s, const char *value)
 			sink_put(s, (const char *)p, 1);
 		}
 	}
+	if (cut)
+		sink_put(s, "...", 3);
 	sink_put(s, "\"", 1);
 }
 

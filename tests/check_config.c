@@ -955,46 +955,69 @@ assert_truncated(const struct audit_line *a)
 	ck_assert_str_eq(a->buf + len - 3, "...");
 }
 
-START_TEST(test_audit_truncates_long_value)
+/* One huge value is cut on its own: the fields after it stay. */
+START_TEST(test_audit_cuts_long_value)
 {
 	struct audit_line a;
-	char *big = malloc(20000);
+	char *big = malloc(20000), *want;
 
 	ck_assert_ptr_nonnull(big);
 	memset(big, 'a', 19999);
 	big[19999] = '\0';
-	audit_begin(&a, "Q1", "reject");
+	audit_begin(&a, big, "reject");
 	audit_field(&a, "stage", "rcpt");
 	audit_field(&a, "subject", big);
-	assert_truncated(&a);
-	/* Cut inside the value: as much of it as fits. */
-	ck_assert_uint_eq(a.len, AUDIT_LINE_MAX - 1);
-	ck_assert(strncmp(a.buf, "Q1: reject stage=rcpt subject=aaa", 33) == 0);
-	/* Nothing is added once the line is cut. */
 	audit_field(&a, "reason", "x");
 	audit_fieldf(&a, "bits", "%d", 1);
-	assert_truncated(&a);
-	ck_assert_uint_eq(a.len, AUDIT_LINE_MAX - 1);
+	ck_assert(!a.truncated);
+	ck_assert_int_ge(asprintf(&want, "\"%.*s...\": reject stage=rcpt "
+	    "subject=\"%.*s...\" reason=x bits=1", AUDIT_VALUE_MAX, big,
+	    AUDIT_VALUE_MAX, big), 0);
+	ck_assert_str_eq(a.buf, want);
+	/* A value of exactly the limit is whole and bare. */
+	big[AUDIT_VALUE_MAX] = '\0';
+	audit_begin(&a, "Q", "reject");
+	audit_field(&a, "subject", big);
+	ck_assert_uint_eq(a.len, strlen("Q: reject subject=") + AUDIT_VALUE_MAX);
+	free(want);
 	free(big);
 }
 END_TEST
 
+/* Fills a with fields "k" of value until the line is cut. */
+static void
+fill_until_cut(struct audit_line *a, const char *value)
+{
+	for (int i = 0; i < 100 && !a->truncated; i++)
+		audit_field(a, "k", value);
+	ck_assert(a->truncated);
+}
+
 START_TEST(test_audit_truncates_between_escapes)
 {
 	struct audit_line a;
-	char big[5000];
+	char big[1001];
+	const char *last;
 	size_t len;
 
 	/* Each byte becomes a 4-byte \x01: the cut must not split one. */
 	memset(big, '\001', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	audit_begin(&a, NULL, "tempfail");
-	audit_field(&a, "subject", big);
+	fill_until_cut(&a, big);
 	assert_truncated(&a);
-	len = a.len - 3;
-	ck_assert(strncmp(a.buf, "NOQUEUE: tempfail subject=\"\\x01", 31) == 0);
-	ck_assert_uint_eq((len - strlen("NOQUEUE: tempfail subject=\"")) % 4, 0);
-	ck_assert(strncmp(a.buf + len - 4, "\\x01", 4) == 0);
+	ck_assert(strncmp(a.buf, "NOQUEUE: tempfail k=\"\\x01", 25) == 0);
+	/* The cut value: whole escapes from its quote to the mark. */
+	last = strrchr(a.buf, '"');
+	ck_assert_ptr_nonnull(last);
+	len = a.len - 3 - (size_t)(last + 1 - a.buf);
+	ck_assert_uint_eq(len % 4, 0);
+	ck_assert(strncmp(a.buf + a.len - 7, "\\x01", 4) == 0);
+	/* Nothing is added once the line is cut. */
+	audit_field(&a, "reason", "x");
+	audit_fieldf(&a, "bits", "%d", 1);
+	assert_truncated(&a);
+	ck_assert(strncmp(a.buf + a.len - 7, "\\x01", 4) == 0);
 }
 END_TEST
 
@@ -1027,13 +1050,19 @@ END_TEST
 START_TEST(test_audit_exact_fit_is_not_truncated)
 {
 	struct audit_line a;
-	char value[AUDIT_LINE_MAX];
-	size_t head;
+	char value[AUDIT_VALUE_MAX + 1];
+	size_t room;
 
+	memset(value, 'z', AUDIT_VALUE_MAX);
+	value[AUDIT_VALUE_MAX] = '\0';
 	audit_begin(&a, "Q", "reject");
-	head = a.len + strlen(" k=");
-	memset(value, 'z', AUDIT_LINE_MAX - 1 - head);
-	value[AUDIT_LINE_MAX - 1 - head] = '\0';
+	/* Whole fields while more than one still fits, then one to the byte. */
+	while (AUDIT_LINE_MAX - 1 - a.len > strlen(" k=") + AUDIT_VALUE_MAX)
+		audit_field(&a, "k", value);
+	room = AUDIT_LINE_MAX - 1 - a.len - strlen(" k=");
+	ck_assert_uint_le(room, AUDIT_VALUE_MAX);
+	ck_assert_uint_ge(room, 1);
+	value[room] = '\0';
 	audit_field(&a, "k", value);
 	ck_assert(!a.truncated);
 	ck_assert_uint_eq(a.len, AUDIT_LINE_MAX - 1);
@@ -1050,16 +1079,16 @@ END_TEST
 START_TEST(test_audit_truncates_quoted_after_fields)
 {
 	struct audit_line a;
-	char value[9000];
+	char value[1001];
 
-	/* A long quoted value after complete ones: those stay whole. */
+	/* Long quoted values after complete ones: those stay whole. */
 	memset(value, ' ', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
 	audit_begin(&a, "Q", "reject");
 	audit_field(&a, "stage", "mail");
-	audit_field(&a, "reason", value);
+	fill_until_cut(&a, value);
 	assert_truncated(&a);
-	ck_assert(strncmp(a.buf, "Q: reject stage=mail reason=\"   ", 32) == 0);
+	ck_assert(strncmp(a.buf, "Q: reject stage=mail k=\"   ", 27) == 0);
 	ck_assert_uint_eq(a.len, AUDIT_LINE_MAX - 1);
 }
 END_TEST
@@ -1123,7 +1152,7 @@ config_suite(void)
 	tcase_add_test(audit, test_audit_full_line);
 	tcase_add_test(audit, test_audit_format_text_is_literal);
 	tcase_add_test(audit, test_audit_format_long_value);
-	tcase_add_test(audit, test_audit_truncates_long_value);
+	tcase_add_test(audit, test_audit_cuts_long_value);
 	tcase_add_test(audit, test_audit_truncates_between_escapes);
 	tcase_add_test(audit, test_audit_truncates_at_field);
 	tcase_add_test(audit, test_audit_exact_fit_is_not_truncated);

@@ -1317,11 +1317,11 @@ START_TEST(test_names_many_labels)
 	len = strlen(name);
 	for (size_t rule = 0; rule <= labels; rule++) {
 		/* The rule ".lK. ... .l0.example" (K = rule - 1), or ".example". */
-		const char *parent = rule == 0 ? strstr(name, ".example") :
-		    strstr(name, "l0.example");
-		char needle[16];
+		const char *parent = strstr(name, ".example");
 
 		if (rule > 0) {
+			char needle[16];
+
 			snprintf(needle, sizeof(needle), ".l%zu.", rule - 1);
 			parent = strstr(name, needle);
 			if (parent == NULL)

@@ -898,10 +898,9 @@ envelope(struct mc_conn *c, char cmd, uint32_t no_flag, uint32_t nr_flag,
 void
 mc_mail(struct mc_conn *c, const char *const *args, struct mc_reply *r)
 {
-	if (c != NULL)
-		c->accepted = 0;
+	c->accepted = 0;
 	envelope(c, MC_CMD_MAIL, MC_SMFIP_NOMAIL, MC_SMFIP_NR_MAIL, args, r);
-	if (c != NULL && r->result == MC_ACCEPT)
+	if (r->result == MC_ACCEPT)
 		c->accepted = 1;
 }
 
@@ -910,7 +909,7 @@ mc_rcpt(struct mc_conn *c, const char *const *args, struct mc_reply *r)
 {
 	/* As an MTA does: a filter that accepted the transaction sees no
 	 * more of it. */
-	if (c != NULL && c->accepted && usable(c)) {
+	if (c->accepted && usable(c)) {
 		r->result = MC_ACCEPT;
 		r->text[0] = '\0';
 		return;

@@ -32,6 +32,8 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_diags(const struct diag_list *diags);
 
 #define AUDIT_LINE_MAX 8192
+/* Bytes of one value kept in an audit line; the rest becomes "...". */
+#define AUDIT_VALUE_MAX 1024
 
 /* One key=value line under construction; truncated (with "...") if long. */
 struct audit_line {
