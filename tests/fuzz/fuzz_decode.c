@@ -27,6 +27,7 @@
 #include "tlsgate/fingerprint.h"
 #include "tlsgate/identity.h"
 #include "tlsgate/xtext.h"
+#include "cn_count.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -242,37 +243,6 @@ fuzz_fingerprint(const char *text, size_t len)
 		check_fingerprint(&fp);
 	else
 		CHECK(fp.algorithm == FP_NONE && fp.length == 0);
-}
-
-/*
- * The CN attributes of a one-line DN counted by scanning the text, not
- * with dn.c: an unescaped "/" or "+" followed by one of the CN's type
- * names and "=".  A "\" escapes the byte after it, as dn.c reads it.
- */
-static size_t
-count_cn_in_text(const char *text, size_t len)
-{
-	static const char *const names[] = {
-		"CN=", "commonName=", "2.5.4.3=", "OID.2.5.4.3=",
-	};
-	size_t count = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (text[i] == '\\') {
-			i++;
-			continue;
-		}
-		if (text[i] != '/' && text[i] != '+')
-			continue;
-		for (size_t n = 0; n < sizeof(names) / sizeof(*names); n++) {
-			size_t name_len = strlen(names[n]);
-
-			if (len - i - 1 >= name_len &&
-			    strncasecmp(text + i + 1, names[n], name_len) == 0)
-				count++;
-		}
-	}
-	return count;
 }
 
 /*

@@ -42,6 +42,7 @@
 #include "tlsgate/iptable.h"
 #include "tlsgate/policy.h"
 #include "tlsgate/xtext.h"
+#include "cn_count.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -256,37 +257,6 @@ decode_macro(const char *macro, size_t *len)
 	if (macro == NULL || !xtext_decode(macro, strlen(macro), &decoded, len))
 		return NULL;
 	return decoded;
-}
-
-/*
- * The CN attributes in a one-line DN, counted on the text: an unescaped
- * "/" or "+" followed by a CN type name and "=" ("\" escapes the next
- * byte, as OpenSSL and dn.c read it).
- */
-static size_t
-count_cn_in_text(const char *text, size_t len)
-{
-	static const char *const names[] = {
-		"CN=", "commonName=", "2.5.4.3=", "OID.2.5.4.3=",
-	};
-	size_t count = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (text[i] == '\\') {
-			i++;
-			continue;
-		}
-		if (text[i] != '/' && text[i] != '+')
-			continue;
-		for (size_t n = 0; n < sizeof(names) / sizeof(*names); n++) {
-			size_t name_len = strlen(names[n]);
-
-			if (len - i - 1 >= name_len &&
-			    strncasecmp(text + i + 1, names[n], name_len) == 0)
-				count++;
-		}
-	}
-	return count;
 }
 
 /* name is pattern ("name" exactly, ".domain" strictly under it), any case. */
