@@ -61,8 +61,9 @@ usage(FILE *out)
 	    "  verify= (sendmail) subject_cn= issuer_cn= subject= issuer= "
 	    "fingerprint=\n"
 	    "\n"
-	    "signals: SIGUSR1 reloads the policy; SIGTERM and SIGHUP stop "
-	    "the filter\n"
+	    "signals: SIGUSR1 reloads the policy; SIGUSR2 logs what each "
+	    "rule did;\n"
+	    "  SIGTERM and SIGHUP stop the filter\n"
 	    "\n"
 	    "exit status:\n"
 	    "  0  success (-n: no errors; -q: every stage accepted)\n"
@@ -437,7 +438,7 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	if (!foreground && cfg->background && daemonize(&ready_fd) != 0)
 		goto out;
 
-	/* Every thread started from here on inherits the blocked signal. */
+	/* Every thread started from here on inherits the blocked signals. */
 	reload_block_signals();
 	if (milter_register(&holder) != 0 ||
 	    smfi_setconn(cfg->socket) != MI_SUCCESS) {

@@ -253,6 +253,15 @@ decided_at_mail(const struct session *s)
 	    log_get_level() < LOG_LEVEL_INFO;
 }
 
+/* Decides against the session's policy and adds to its rule statistics. */
+static void
+evaluate_and_count(struct session *s, enum policy_stage stage,
+    struct decision *d)
+{
+	policy_evaluate(s->policy, &s->facts, stage, d);
+	policy_count_decision(s->policy, d);
+}
+
 /* Reads the TLS macros of MAIL into s->facts.tls. */
 static bool
 read_tls_facts(SMFICTX *ctx, struct session *s, enum mta_flavour mta)
@@ -320,7 +329,7 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 		decision_cannot_evaluate(d, !facts_ok || s->sender == NULL ?
 		    "out of memory" : "no policy loaded");
 	else
-		policy_evaluate(s->policy, &s->facts, STAGE_MAIL, d);
+		evaluate_and_count(s, STAGE_MAIL, d);
 	audit(s, STAGE_MAIL, d);
 	status = apply_decision(ctx, d);
 	if (status == SMFIS_CONTINUE && decided_at_mail(s))
@@ -366,7 +375,7 @@ tg_envrcpt(SMFICTX *ctx, char **argv)
 	if (s->recipient == NULL)
 		decision_cannot_evaluate(d, "out of memory");
 	else
-		policy_evaluate(s->policy, &s->facts, STAGE_RCPT, d);
+		evaluate_and_count(s, STAGE_RCPT, d);
 	audit(s, STAGE_RCPT, d);
 	return apply_decision(ctx, d);
 }

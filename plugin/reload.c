@@ -1,20 +1,35 @@
 /*
- * reload.c - policy reload on SIGUSR1 (reload.h).
+ * reload.c - the policy's own signals (reload.h): SIGUSR1 reloads the
+ * policy, SIGUSR2 logs its rule statistics.
  *
  * libmilter keeps SIGHUP, SIGTERM and SIGINT for itself (they stop the
- * filter), so reload has its own signal and its own thread: the signal is
- * blocked everywhere and this thread takes it with sigwait, so the work
- * happens in ordinary thread context, never in a signal handler.
+ * filter), so these have their own thread: the signals are blocked
+ * everywhere and this thread takes them with sigwait, so the work happens
+ * in ordinary thread context, never in a signal handler, and a listing
+ * never runs beside a reload.
  */
 #include "config.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tlsgate/log.h"
 #include "tlsgate/reload.h"
+
+/*
+ * Above this many rules SIGUSR2 lists only the rules that matched: a
+ * million lines in syslog would bury everything else.  The rules that
+ * never matched are then the policy's lines that are not listed.
+ */
+#define STATS_LIST_ALL_MAX 10000
+
+/* Room for an escaped FILE:LINE or pattern (AUDIT_VALUE_MAX bytes). */
+#define STATS_VALUE_ROOM (4 * AUDIT_VALUE_MAX + 8)
 
 void
 policy_summary(const struct policy *p, char *buf, size_t size)
@@ -58,6 +73,89 @@ reload_policy(struct reloader *r)
 	return true;
 }
 
+/* "2025-03-01T10:00:00+0100": local time, with its offset. */
+static void
+format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%S%z", &tm) == 0)
+		snprintf(buf, size, "%lld", (long long)t);
+}
+
+static void
+log_statistics_header(const struct policy *p, size_t listed, bool all)
+{
+	char loaded[64];
+	size_t rules = policy_rule_count(p);
+
+	format_time(policy_loaded_at(p), loaded, sizeof(loaded));
+	if (all)
+		log_notice("rule statistics for %s since it was loaded at %s "
+		    "(a reload starts them again): %zu rule%s", policy_file(p),
+		    loaded, rules, rules == 1 ? "" : "s");
+	else
+		log_notice("rule statistics for %s since it was loaded at %s "
+		    "(a reload starts them again): %zu rules, more than %d: "
+		    "only the %zu that matched are listed, %zu never matched",
+		    policy_file(p), loaded, rules, STATS_LIST_ALL_MAX, listed,
+		    rules - listed);
+}
+
+/* FILE:LINE KIND [PATTERN] matched=N reject=N tempfail=N would-... */
+static void
+log_listed_rule(const struct policy *p, const struct listed_rule *lr)
+{
+	char where[PATH_MAX + 16], escaped_where[STATS_VALUE_ROOM];
+	char escaped_pattern[STATS_VALUE_ROOM];
+	const struct rule_stats *st = &lr->stats;
+
+	snprintf(where, sizeof(where), "%s:%" PRIu32, policy_file(p),
+	    lr->rule->line);
+	audit_escape_value(where, escaped_where, sizeof(escaped_where));
+	escaped_pattern[0] = '\0';
+	if (lr->pattern[0] != '\0')
+		audit_escape_value(lr->pattern, escaped_pattern,
+		    sizeof(escaped_pattern));
+	log_notice("%s %s%s%s matched=%" PRIu32 " reject=%" PRIu32
+	    " tempfail=%" PRIu32 " would-reject=%" PRIu32
+	    " would-tempfail=%" PRIu32, escaped_where,
+	    rule_kind_name((enum rule_kind)lr->rule->kind),
+	    escaped_pattern[0] != '\0' ? " " : "", escaped_pattern,
+	    st->matched, st->reject, st->tempfail, st->would_reject,
+	    st->would_tempfail);
+}
+
+void
+log_rule_statistics(struct snapshot_holder *holder)
+{
+	struct policy *p = snapshot_acquire(holder);
+	struct rule_listing *listing;
+	struct listed_rule lr;
+	bool all;
+
+	if (p == NULL) {
+		log_notice("rule statistics: no policy loaded");
+		return;
+	}
+	all = policy_rule_count(p) <= STATS_LIST_ALL_MAX;
+	listing = rule_listing_new(p, !all);
+	if (listing == NULL) {
+		log_error("rule statistics for %s: out of memory",
+		    policy_file(p));
+		policy_unref(p);
+		return;
+	}
+	log_statistics_header(p, rule_listing_count(listing), all);
+	for (size_t i = 0; i < rule_listing_count(listing); i++) {
+		rule_listing_get(listing, i, &lr);
+		log_listed_rule(p, &lr);
+	}
+	rule_listing_free(listing);
+	policy_unref(p);
+}
+
 void
 reload_block_signals(void)
 {
@@ -70,6 +168,7 @@ reload_block_signals(void)
 	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -84,18 +183,19 @@ reload_thread(void *arg)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	for (;;) {
-		int sig;
+		int sig, old;
 
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (sig == SIGUSR1) {
-			int old;
-
-			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+		/* Not cancelled half-way: each holds a policy reference. */
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+		if (sig == SIGUSR1)
 			reload_policy(r);
-			pthread_setcancelstate(old, NULL);
-		}
+		else if (sig == SIGUSR2)
+			log_rule_statistics(r->holder);
+		pthread_setcancelstate(old, NULL);
 	}
 	return NULL;
 }

@@ -55,6 +55,12 @@ struct v6_entry {
 	bool used;
 };
 
+/* A prefix that more specific ones cover whole, and its value. */
+struct covered_prefix {
+	struct ip_prefix prefix;
+	uint32_t value;
+};
+
 struct ip_table {
 	size_t prefix_count;
 	bool built;
@@ -84,6 +90,14 @@ struct ip_table {
 	size_t v6_intervals;
 	struct u128 *v6_fences;  /* v6_starts[i * V6_FENCE_STRIDE] */
 	size_t v6_fence_count;
+
+	/*
+	 * No interval carries the value of a prefix that more specific ones
+	 * cover whole, so ip_table_each finds such prefixes here.  Each is
+	 * warned about, so there are few.
+	 */
+	struct covered_prefix *covered;
+	size_t covered_count;
 };
 
 static bool
@@ -320,6 +334,7 @@ ip_table_free(struct ip_table *t)
 	free(t->v6_starts);
 	free(t->v6_values);
 	free(t->v6_fences);
+	free(t->covered);
 	free(t);
 }
 
@@ -499,6 +514,8 @@ struct sweep {
 	uint32_t *v4_starts;
 	struct u128 *v6_starts;
 	uint32_t *values;
+	/* The entry that directly holds ::ffff:0:0/96 (IPv6 only), or none. */
+	size_t mapped_parent;
 };
 
 #define SWEEP_NO_ENTRY SIZE_MAX
@@ -596,6 +613,9 @@ sweep_run(struct sweep *s, size_t n, ip_table_report_fn *report, void *arg)
 				pos = u128_next(top->last);
 			}
 		}
+		/* What is left on the stack holds item; the top most closely. */
+		if (item.value == IP_TABLE_NONE && depth > 0)
+			s->mapped_parent = stack[depth - 1].index;
 		if (u128_lt(pos, item.start)) {
 			if (depth > 0)
 				sweep_emit(s, pos, stack[depth - 1].value,
@@ -685,6 +705,66 @@ build_v6_fences(struct ip_table *t)
 	return 0;
 }
 
+static void
+addr_from_v4(uint32_t start, struct ip_addr *out)
+{
+	uint8_t bytes[4] = {
+		(uint8_t)(start >> 24), (uint8_t)(start >> 16),
+		(uint8_t)(start >> 8), (uint8_t)start
+	};
+
+	addr_set(out, IP_V4, bytes);
+}
+
+static void
+addr_from_u128(struct u128 start, struct ip_addr *out)
+{
+	uint8_t bytes[16];
+
+	for (unsigned i = 0; i < 8; i++) {
+		bytes[i] = (uint8_t)(start.hi >> (56 - 8 * i));
+		bytes[8 + i] = (uint8_t)(start.lo >> (56 - 8 * i));
+	}
+	addr_set(out, IP_V6, bytes);
+}
+
+/* Remembers a prefix that no interval carries; -1 when out of memory. */
+static int
+keep_covered(struct ip_table *t, const struct ip_addr *start,
+    unsigned length, uint32_t value)
+{
+	struct covered_prefix *grown = realloc(t->covered,
+	    (t->covered_count + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return -1;
+	t->covered = grown;
+	grown[t->covered_count].prefix.addr = *start;
+	grown[t->covered_count].prefix.length = length;
+	grown[t->covered_count].value = value;
+	t->covered_count++;
+	return 0;
+}
+
+/* The IPv4 prefixes that got no interval: kept, and reported. */
+static int
+note_covered_v4(struct ip_table *t, ip_table_report_fn *report, void *arg)
+{
+	for (size_t i = 0; i < t->v4_count; i++) {
+		const struct v4_entry *e = &t->v4_entries[i];
+		struct ip_addr start;
+
+		if (e->used)
+			continue;
+		addr_from_v4(e->start, &start);
+		if (keep_covered(t, &start, e->length, e->value) != 0)
+			return -1;
+		if (report != NULL)
+			report(arg, IP_TABLE_SHADOWED, e->value, IP_TABLE_NONE);
+	}
+	return 0;
+}
+
 static int
 build_v4(struct ip_table *t, ip_table_report_fn *report, void *arg)
 {
@@ -706,25 +786,79 @@ build_v4(struct ip_table *t, ip_table_report_fn *report, void *arg)
 	sweep_run(&s, n, report, arg);
 	t->v4_intervals = s.count;
 	shrink_intervals(&t->v4_starts, NULL, &t->v4_values, s.count);
-	if (report != NULL)
-		for (size_t i = 0; i < n; i++)
-			if (!t->v4_entries[i].used)
-				report(arg, IP_TABLE_SHADOWED,
-				    t->v4_entries[i].value, IP_TABLE_NONE);
+	if (note_covered_v4(t, report, arg) != 0)
+		return -1;
 	free(t->v4_entries);
 	t->v4_entries = NULL;
 	t->v4_count = t->v4_capacity = 0;
 	return build_v4_index(t);
 }
 
+/*
+ * Adds ::ffff:0:0/96 as a prefix of no value.  ip_table_lookup looks
+ * IPv4-mapped addresses up as IPv4, never in the IPv6 intervals, so there
+ * the range must count as covered: else a prefix left with nothing but
+ * that range would never be found to be unreachable.  No rule can be the
+ * same prefix or one inside it: those are IPv4 prefixes (prefix_set).
+ */
+static int
+add_mapped_range(struct ip_table *t)
+{
+	struct v6_entry *e = grow(t->v6_entries, &t->v6_capacity, t->v6_count,
+	    sizeof(*e));
+
+	if (e == NULL)
+		return -1;
+	t->v6_entries = e;
+	e = &t->v6_entries[t->v6_count];
+	e->start.hi = 0;
+	e->start.lo = UINT64_C(0x0000ffff00000000);
+	e->value = IP_TABLE_NONE;
+	e->order = (uint32_t)t->v6_count;
+	e->length = 96;
+	e->used = false;
+	t->v6_count++;
+	return 0;
+}
+
+/*
+ * The IPv6 prefixes that got no interval: kept, and reported; the one
+ * that directly holds the IPv4-mapped range lost only that range.
+ */
+static int
+note_covered_v6(struct ip_table *t, size_t mapped_parent,
+    ip_table_report_fn *report, void *arg)
+{
+	for (size_t i = 0; i < t->v6_count; i++) {
+		const struct v6_entry *e = &t->v6_entries[i];
+		struct ip_addr start;
+
+		if (e->used || e->value == IP_TABLE_NONE)
+			continue;
+		addr_from_u128(e->start, &start);
+		if (keep_covered(t, &start, e->length, e->value) != 0)
+			return -1;
+		if (report != NULL)
+			report(arg, i == mapped_parent ? IP_TABLE_MAPPED_ONLY :
+			    IP_TABLE_SHADOWED, e->value, IP_TABLE_NONE);
+	}
+	return 0;
+}
+
 static int
 build_v6(struct ip_table *t, ip_table_report_fn *report, void *arg)
 {
-	size_t n = t->v6_count, slots = 2 * n + 1;
-	struct sweep s = { .t = t, .family = IP_V6 };
+	size_t n = t->v6_count, slots;
+	struct sweep s = {
+		.t = t, .family = IP_V6, .mapped_parent = SWEEP_NO_ENTRY
+	};
 
 	if (n == 0)
 		return 0;
+	if (add_mapped_range(t) != 0)
+		return -1;
+	n = t->v6_count;
+	slots = 2 * n + 1;
 	qsort(t->v6_entries, n, sizeof(*t->v6_entries), compare_v6);
 	free(t->v6_starts);
 	free(t->v6_values);
@@ -737,11 +871,8 @@ build_v6(struct ip_table *t, ip_table_report_fn *report, void *arg)
 	sweep_run(&s, n, report, arg);
 	t->v6_intervals = s.count;
 	shrink_intervals(NULL, &t->v6_starts, &t->v6_values, s.count);
-	if (report != NULL)
-		for (size_t i = 0; i < n; i++)
-			if (!t->v6_entries[i].used)
-				report(arg, IP_TABLE_SHADOWED,
-				    t->v6_entries[i].value, IP_TABLE_NONE);
+	if (note_covered_v6(t, s.mapped_parent, report, arg) != 0)
+		return -1;
 	free(t->v6_entries);
 	t->v6_entries = NULL;
 	t->v6_count = t->v6_capacity = 0;
@@ -840,6 +971,38 @@ ip_table_lookup(const struct ip_table *t, const struct ip_addr *addr)
 	return lookup_v6(t, key);
 }
 
+void
+ip_prefix_of(const struct ip_addr *addr, unsigned length,
+    struct ip_prefix *out)
+{
+	unsigned max = addr->family == IP_V4 ? 32 : 128;
+
+	out->addr = *addr;
+	out->length = length < max ? length : max;
+	clear_host_bits(out->addr.bytes, max / 8, out->length);
+}
+
+void
+ip_table_each(const struct ip_table *t, ip_table_each_fn *fn, void *arg)
+{
+	struct ip_addr inside;
+
+	for (size_t i = 0; i < t->v4_intervals; i++) {
+		if (t->v4_values[i] == IP_TABLE_NONE)
+			continue;
+		addr_from_v4(t->v4_starts[i], &inside);
+		fn(arg, &inside, t->v4_values[i]);
+	}
+	for (size_t i = 0; i < t->v6_intervals; i++) {
+		if (t->v6_values[i] == IP_TABLE_NONE)
+			continue;
+		addr_from_u128(t->v6_starts[i], &inside);
+		fn(arg, &inside, t->v6_values[i]);
+	}
+	for (size_t i = 0; i < t->covered_count; i++)
+		fn(arg, &t->covered[i].prefix.addr, t->covered[i].value);
+}
+
 size_t
 ip_table_count(const struct ip_table *t)
 {
@@ -858,5 +1021,6 @@ ip_table_memory(const struct ip_table *t)
 		bytes += (V4_INDEX_BUCKETS + 1) * sizeof(uint32_t);
 	bytes += t->v6_intervals * (sizeof(struct u128) + sizeof(uint32_t));
 	bytes += t->v6_fence_count * sizeof(struct u128);
+	bytes += t->covered_count * sizeof(struct covered_prefix);
 	return bytes;
 }

@@ -266,6 +266,21 @@ name_table_lookup(const struct name_table *t, const char *key, size_t len)
 	return lookup_key(t, k, len, hash_key(k, len));
 }
 
+void
+name_table_each(const struct name_table *t, name_table_each_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < t->capacity; i++) {
+		const struct name_slot *slot = &t->slots[i];
+		uint16_t len;
+
+		if (slot->value == NAME_TABLE_NONE)
+			continue;
+		memcpy(&len, t->arena + slot->offset, sizeof(len));
+		fn(arg, (const char *)t->arena + slot->offset +
+		    KEY_LENGTH_BYTES, len, slot->value);
+	}
+}
+
 size_t
 name_table_count(const struct name_table *t)
 {

@@ -786,6 +786,7 @@ add_to_table(struct parser *ps, enum rule_kind kind, const struct token *pat,
 			out_of_memory(ps, pat);
 			return false;
 		}
+		p->rules[index].prefix_length = (uint8_t)prefix.length;
 		return true;
 	}
 	if (kind == RULE_SENDER && strcmp(pat->text, "<>") == 0)
@@ -912,14 +913,25 @@ report_ip_problem(void *arg, enum ip_table_problem kind, uint32_t value,
 	const struct rule *r = &ps->policy->rules[value];
 	unsigned col = ps->pattern_cols[value];
 
-	if (kind == IP_TABLE_DUPLICATE)
+	switch (kind) {
+	case IP_TABLE_DUPLICATE:
 		diag_add(ps->diags, DIAG_ERROR, ps->name, r->line, col,
 		    "duplicate client pattern (first at line %u)",
 		    ps->policy->rules[first_value].line);
-	else
+		break;
+	case IP_TABLE_SHADOWED:
 		warning_at(ps, r->line, col,
 		    "client rule can never match: more specific client rules "
 		    "cover all of its addresses");
+		break;
+	case IP_TABLE_MAPPED_ONLY:
+		warning_at(ps, r->line, col,
+		    "client rule can never match: more specific client rules "
+		    "cover all of its addresses but the IPv4-mapped ones "
+		    "(::ffff:0:0/96), and a client with such an address is "
+		    "matched against the IPv4 rules");
+		break;
+	}
 }
 
 static char *

@@ -1,6 +1,7 @@
 /*
- * policy.c - loading a policy file into a reference-counted snapshot, and
- * the snapshot's accessors (policy.h).
+ * policy.c - loading a policy file into a reference-counted snapshot, the
+ * snapshot's accessors, and its rule statistics: the counters and the
+ * listing that names each rule's pattern (policy.h).
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +69,8 @@ policy_free(struct policy *p)
 	for (size_t i = 0; i < p->cert_file_count; i++)
 		cert_file_free(p->cert_files[i]);
 	free(p->cert_files);
+	if (p->counters != NULL)
+		munmap(p->counters, p->counters_size);
 	for (size_t i = 0; i < RULE_KIND_COUNT; i++)
 		name_table_free(p->names[i]);
 	ip_table_free(p->clients);
@@ -150,6 +154,38 @@ check_utf8(const char *name, char *buf, size_t len, struct diag_list *diags)
 	}
 }
 
+/*
+ * Zero bytes must be a zero count: true of a lock-free atomic, which has
+ * the representation of the plain integer.
+ */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && sizeof(unsigned) == 4,
+    "32-bit atomic counters must be lock-free");
+
+/*
+ * Maps the rule counters rather than allocating them: the kernel gives a
+ * page, zeroed, only when it is first written, so a policy of a million
+ * rules costs resident memory only for the pages of rules that matched,
+ * and loading never spends a pass on clearing them (calloc must clear
+ * reused heap memory, and after the first reload it would be reused).
+ * Returns 0, or -1 when out of memory.
+ */
+static int
+counters_new(struct policy *p)
+{
+	size_t size = p->rule_count * sizeof(struct rule_counters);
+	void *mem;
+
+	if (p->rule_count == 0)
+		return 0;
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -1;
+	p->counters = mem;
+	p->counters_size = size;
+	return 0;
+}
+
 /* Whether text holds a byte that is not plain ASCII. */
 static bool
 has_non_ascii(const char *text, size_t len)
@@ -206,6 +242,12 @@ policy_load_buffer(const char *name, const char *text, size_t len,
 			p->rule_capacity = p->rule_count;
 		}
 	}
+	if (counters_new(p) != 0) {
+		diag_add(diags, DIAG_ERROR, name, 0, 0, "out of memory");
+		policy_free(p);
+		return NULL;
+	}
+	p->loaded_at = time(NULL);
 	return p;
 }
 
@@ -402,4 +444,208 @@ const struct rule *
 policy_rule(const struct policy *p, uint32_t index)
 {
 	return index < p->rule_count ? &p->rules[index] : NULL;
+}
+
+time_t
+policy_loaded_at(const struct policy *p)
+{
+	return p->loaded_at;
+}
+
+void
+policy_rule_stats(const struct policy *p, uint32_t index,
+    struct rule_stats *out)
+{
+	struct rule_counters *c;
+	uint32_t rejected, tempfailed;
+
+	memset(out, 0, sizeof(*out));
+	if (index >= p->rule_count || p->counters == NULL)
+		return;
+	c = &p->counters[index];
+	/* Failures first: they are released after the matches they follow. */
+	rejected = atomic_load_explicit(&c->rejected, memory_order_acquire);
+	tempfailed = atomic_load_explicit(&c->tempfailed,
+	    memory_order_acquire);
+	out->matched = atomic_load_explicit(&c->matched, memory_order_relaxed);
+	/* The mode is the rule's, fixed at load: it says which pair counts. */
+	if (p->rules[index].mode == MODE_MONITOR) {
+		out->would_reject = rejected;
+		out->would_tempfail = tempfailed;
+	} else {
+		out->reject = rejected;
+		out->tempfail = tempfailed;
+	}
+}
+
+/*
+ * One listed rule while the listing is made: where its pattern is found.
+ * The tables know each pattern only as a key (names) or as the intervals
+ * it answers (clients), so the listing walks them once and notes where
+ * each listed rule's pattern is; 24 bytes a listed rule, for as long as
+ * the listing lives.
+ */
+struct listing_entry {
+	uint32_t rule;
+	uint16_t name_len;
+	bool found;
+	uint8_t family;                 /* clients: enum ip_family */
+	union {
+		const char *name;       /* names: the key in its table */
+		uint8_t addr[16];       /* clients: an address of the prefix */
+	} at;
+};
+
+struct rule_listing {
+	const struct policy *policy;
+	struct listing_entry *entries;  /* in rule order */
+	size_t count;
+};
+
+static size_t
+count_matched(const struct policy *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->rule_count; i++)
+		n += atomic_load_explicit(&p->counters[i].matched,
+		    memory_order_relaxed) != 0;
+	return n;
+}
+
+/*
+ * Chooses the rules.  A rule may match for the first time between the
+ * count and the choice: the list holds what it has room for, and every
+ * rule in it had matched when it was chosen.
+ */
+static void
+choose_rules(struct rule_listing *l, size_t room, bool matched_only)
+{
+	const struct policy *p = l->policy;
+
+	for (size_t i = 0; i < p->rule_count && l->count < room; i++) {
+		if (matched_only && atomic_load_explicit(
+		    &p->counters[i].matched, memory_order_relaxed) == 0)
+			continue;
+		l->entries[l->count++].rule = (uint32_t)i;
+	}
+}
+
+static int
+compare_entry_rule(const void *key, const void *entry)
+{
+	uint32_t rule = *(const uint32_t *)key;
+	uint32_t other = ((const struct listing_entry *)entry)->rule;
+
+	return rule < other ? -1 : rule > other;
+}
+
+/* The entry of a rule, or NULL when the rule is not listed. */
+static struct listing_entry *
+find_entry(const struct rule_listing *l, uint32_t rule)
+{
+	/* Everything listed: the entries are the rules themselves. */
+	if (l->count == l->policy->rule_count)
+		return rule < l->count ? &l->entries[rule] : NULL;
+	return bsearch(&rule, l->entries, l->count, sizeof(*l->entries),
+	    compare_entry_rule);
+}
+
+static void
+note_name(void *arg, const char *key, size_t len, uint32_t value)
+{
+	struct listing_entry *e = find_entry(arg, value);
+
+	if (e == NULL)
+		return;
+	e->at.name = key;
+	e->name_len = (uint16_t)len;
+	e->found = true;
+}
+
+static void
+note_client(void *arg, const struct ip_addr *inside, uint32_t value)
+{
+	struct listing_entry *e = find_entry(arg, value);
+
+	if (e == NULL || e->found)
+		return;
+	memcpy(e->at.addr, inside->bytes, sizeof(e->at.addr));
+	e->family = (uint8_t)inside->family;
+	e->found = true;
+}
+
+struct rule_listing *
+rule_listing_new(const struct policy *p, bool matched_only)
+{
+	struct rule_listing *l = calloc(1, sizeof(*l));
+	size_t room;
+
+	if (l == NULL)
+		return NULL;
+	l->policy = p;
+	room = p->counters == NULL ? 0 :
+	    matched_only ? count_matched(p) : p->rule_count;
+	if (room == 0)
+		return l;
+	l->entries = calloc(room, sizeof(*l->entries));
+	if (l->entries == NULL) {
+		free(l);
+		return NULL;
+	}
+	choose_rules(l, room, matched_only);
+	for (size_t kind = 0; kind < RULE_KIND_COUNT; kind++)
+		if (p->names[kind] != NULL)
+			name_table_each(p->names[kind], note_name, l);
+	ip_table_each(p->clients, note_client, l);
+	return l;
+}
+
+size_t
+rule_listing_count(const struct rule_listing *l)
+{
+	return l->count;
+}
+
+void
+rule_listing_free(struct rule_listing *l)
+{
+	if (l == NULL)
+		return;
+	free(l->entries);
+	free(l);
+}
+
+static void
+format_pattern(const struct rule *r, const struct listing_entry *e,
+    char *buf, size_t size)
+{
+	struct ip_addr inside;
+	struct ip_prefix prefix;
+
+	if (r->kind == RULE_DEFAULT) {
+		buf[0] = '\0';
+	} else if (!e->found) {
+		/* Every rule but the default is in a table; never met. */
+		snprintf(buf, size, "?");
+	} else if (r->kind == RULE_CLIENT) {
+		memset(&inside, 0, sizeof(inside));
+		inside.family = (enum ip_family)e->family;
+		memcpy(inside.bytes, e->at.addr, sizeof(inside.bytes));
+		ip_prefix_of(&inside, r->prefix_length, &prefix);
+		ip_prefix_format(&prefix, buf, size);
+	} else {
+		snprintf(buf, size, "%.*s", (int)e->name_len, e->at.name);
+	}
+}
+
+void
+rule_listing_get(const struct rule_listing *l, size_t i,
+    struct listed_rule *out)
+{
+	const struct listing_entry *e = &l->entries[i];
+
+	out->rule = &l->policy->rules[e->rule];
+	format_pattern(out->rule, e, out->pattern, sizeof(out->pattern));
+	policy_rule_stats(l->policy, e->rule, &out->stats);
 }

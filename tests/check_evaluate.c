@@ -4,7 +4,7 @@
  * Sendmail-style facts (built from macros as the daemon builds them),
  * identity matching against the test PKI, crafted certificate names, rule
  * matching within and across kinds, combined failures, monitor mode,
- * message= and the snapshot holder.
+ * message=, the rule statistics and the snapshot holder.
  */
 #include "config.h"
 
@@ -2233,6 +2233,270 @@ START_TEST(decision_reuse)
 }
 END_TEST
 
+/* ==== rule statistics =================================================== */
+
+static void
+expect_stats_at(int line, const struct policy *p, uint32_t rule,
+    const struct rule_stats *want)
+{
+	struct rule_stats got;
+
+	policy_rule_stats(p, rule, &got);
+	ck_assert_msg(memcmp(&got, want, sizeof(got)) == 0,
+	    "line %d: rule %u: matched=%u reject=%u tempfail=%u "
+	    "would-reject=%u would-tempfail=%u, expected %u %u %u %u %u",
+	    line, rule, got.matched, got.reject, got.tempfail,
+	    got.would_reject, got.would_tempfail, want->matched, want->reject,
+	    want->tempfail, want->would_reject, want->would_tempfail);
+}
+
+/* Rule index, then matched, reject, tempfail, would-reject, would-tempfail. */
+#define EXPECT_STATS(p, rule, ...) \
+	expect_stats_at(__LINE__, p, rule, &(struct rule_stats){ __VA_ARGS__ })
+
+/* Decides as the daemon does: evaluate, then count. */
+static void
+decide_counted(const struct policy *p, struct session *s,
+    enum policy_stage stage, struct decision *d)
+{
+	decide(p, s, stage, d);
+	policy_count_decision(p, d);
+}
+
+/*
+ * Each rule counts the evaluations it applied to, and its failures under
+ * what its own action and mode call for, whichever failure made the
+ * reply; evaluating alone counts nothing.
+ */
+START_TEST(statistics_count)
+{
+	struct policy *p = LOAD(
+	    "default encrypt\n"
+	    "client 192.0.2.0/24 verify action=tempfail\n"
+	    "sender example.com encrypt min_bits=256\n"
+	    "listener mx encrypt mode=monitor\n"
+	    "recipient secure.example encrypt mode=monitor "
+	    "action=tempfail\n");
+	struct session s;
+	struct decision d;
+
+	for (uint32_t i = 0; i < 6; i++)
+		EXPECT_STATS(p, i, 0, 0, 0, 0, 0);
+	/* A reject and a tempfail at once: each rule counts its own. */
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	session_tls12_128(&s);
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_REJECT);
+	EXPECT_STATS(p, 1, 1, 0, 1, 0, 0);
+	EXPECT_STATS(p, 2, 1, 1, 0, 0, 0);
+	/* Evaluating does not count. */
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_STATS(p, 1, 1, 0, 1, 0, 0);
+	/* A monitored rule's failure is a would-reject. */
+	session_client(&s, "10.0.0.1");
+	s.f.sender = NULL;
+	s.f.listener = "mx";
+	session_tls(&s, NULL, NULL, NULL);
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_WOULD_REJECT);
+	EXPECT_STATS(p, 3, 1, 0, 0, 1, 0);
+	EXPECT_STATS(p, 0, 0, 0, 0, 0, 0);
+	/* The default, where no client-level rule matched. */
+	s.f.listener = NULL;
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	EXPECT_STATS(p, 0, 1, 1, 0, 0, 0);
+	/* A recipient rule at RCPT. */
+	s.f.recipient = "x@secure.example";
+	decide_counted(p, &s, STAGE_RCPT, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_WOULD_TEMPFAIL);
+	EXPECT_STATS(p, 4, 1, 0, 0, 0, 1);
+	/* A reject rule that cannot be evaluated counts as a tempfail. */
+	s.f.sender = "b@example.com";
+	s.tls_unknown = true;
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_TEMPFAIL);
+	EXPECT_STATS(p, 2, 2, 1, 1, 0, 0);
+	EXPECT_STATS(p, 0, 2, 1, 1, 0, 0);
+	/* An accept counts the match alone. */
+	s.tls_unknown = false;
+	session_tls13(&s);
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	EXPECT_STATS(p, 2, 3, 1, 1, 0, 0);
+	EXPECT_STATS(p, 0, 3, 1, 1, 0, 0);
+	/* A decision tied to no rule counts nothing; nor does a bad index. */
+	decision_cannot_evaluate(&d, "no policy loaded");
+	policy_count_decision(p, &d);
+	EXPECT_STATS(p, 0, 3, 1, 1, 0, 0);
+	EXPECT_STATS(p, 99, 0, 0, 0, 0, 0);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* A count stops at the top rather than wrapping to a small number. */
+START_TEST(statistics_saturate)
+{
+	struct policy *p = LOAD("client 192.0.2.0/24 encrypt\n");
+	struct session s;
+	struct decision d;
+
+	atomic_store(&p->counters[0].matched, UINT32_MAX - 1);
+	atomic_store(&p->counters[0].rejected, UINT32_MAX);
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	EXPECT_STATS(p, 0, UINT32_MAX, UINT32_MAX, 0, 0, 0);
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	EXPECT_STATS(p, 0, UINT32_MAX, UINT32_MAX, 0, 0, 0);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+struct counter_thread {
+	const struct policy *p;
+	int bad;
+};
+
+#define COUNTED_PER_THREAD 20000
+
+static void *
+counter_main(void *arg)
+{
+	struct counter_thread *ct = arg;
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.com");
+	tls_facts_free(&s.f.tls);
+	if (!tls_facts_from_macros(&s.f.tls, MTA_POSTFIX, &s.m))
+		ct->bad++;
+	for (int i = 0; i < COUNTED_PER_THREAD; i++) {
+		policy_evaluate(ct->p, &s.f, STAGE_MAIL, &d);
+		policy_count_decision(ct->p, &d);
+	}
+	session_free(&s);
+	return NULL;
+}
+
+/* Threads counting at once lose no count. */
+START_TEST(statistics_concurrent)
+{
+	struct policy *p = LOAD("client 192.0.2.0/24 encrypt\n"
+	    "sender example.com none\n");
+	struct counter_thread ct[3];
+	pthread_t t[3];
+
+	for (int i = 0; i < 3; i++) {
+		ct[i] = (struct counter_thread){ .p = p };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, counter_main,
+		    &ct[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_int_eq(ct[i].bad, 0);
+	}
+	EXPECT_STATS(p, 0, 3 * COUNTED_PER_THREAD, 3 * COUNTED_PER_THREAD, 0,
+	    0, 0);
+	EXPECT_STATS(p, 1, 3 * COUNTED_PER_THREAD, 0, 0, 0, 0);
+	policy_unref(p);
+}
+END_TEST
+
+static void
+expect_listed_at(int line, const struct rule_listing *l, size_t i,
+    unsigned rule_line, enum rule_kind kind, const char *pattern,
+    uint32_t matched)
+{
+	struct listed_rule lr;
+
+	ck_assert_msg(i < rule_listing_count(l), "line %d: no entry %zu",
+	    line, i);
+	rule_listing_get(l, i, &lr);
+	ck_assert_msg(lr.rule->line == rule_line && lr.rule->kind == kind &&
+	    strcmp(lr.pattern, pattern) == 0 && lr.stats.matched == matched,
+	    "line %d: entry %zu is line %u %s \"%s\" matched=%u, expected "
+	    "line %u %s \"%s\" matched=%u", line, i, lr.rule->line,
+	    rule_kind_name((enum rule_kind)lr.rule->kind), lr.pattern,
+	    lr.stats.matched, rule_line, rule_kind_name(kind), pattern,
+	    matched);
+}
+
+#define EXPECT_LISTED(l, i, rl, kind, pattern, matched) \
+	expect_listed_at(__LINE__, l, i, rl, kind, pattern, matched)
+
+/*
+ * The listing names each rule's pattern as the tables keep it, in the
+ * file's order, the covered client rule too; matched_only keeps the
+ * rules that matched.
+ */
+START_TEST(statistics_listing)
+{
+	struct policy *p = LOAD(
+	    "default none\n"
+	    "client ::ffff:192.0.2.0/120 encrypt\n"
+	    "client 192.0.2.7 none\n"
+	    "client 10.0.0.0/31 encrypt\n"
+	    "client 10.0.0.0/32 none\n"
+	    "client 10.0.0.1/32 none\n"
+	    "client 2001:DB8::/32 encrypt\n"
+	    "client-host .Partner.Example. verify\n"
+	    "listener \"My MX\" none\n"
+	    "sender <> none\n"
+	    "sender <User@Bank.Example> encrypt\n"
+	    "recipient secure.example encrypt\n");
+	struct policy *empty = LOAD("# nothing yet\n");
+	struct rule_listing *l = rule_listing_new(p, false);
+	struct session s;
+	struct decision d;
+
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(rule_listing_count(l), 12);
+	EXPECT_LISTED(l, 0, 1, RULE_DEFAULT, "", 0);
+	EXPECT_LISTED(l, 1, 2, RULE_CLIENT, "192.0.2.0/24", 0);
+	EXPECT_LISTED(l, 2, 3, RULE_CLIENT, "192.0.2.7/32", 0);
+	EXPECT_LISTED(l, 3, 4, RULE_CLIENT, "10.0.0.0/31", 0);
+	EXPECT_LISTED(l, 4, 5, RULE_CLIENT, "10.0.0.0/32", 0);
+	EXPECT_LISTED(l, 5, 6, RULE_CLIENT, "10.0.0.1/32", 0);
+	EXPECT_LISTED(l, 6, 7, RULE_CLIENT, "2001:db8::/32", 0);
+	EXPECT_LISTED(l, 7, 8, RULE_CLIENT_HOST, ".partner.example", 0);
+	EXPECT_LISTED(l, 8, 9, RULE_LISTENER, "my mx", 0);
+	EXPECT_LISTED(l, 9, 10, RULE_SENDER, "<>", 0);
+	EXPECT_LISTED(l, 10, 11, RULE_SENDER, "user@bank.example", 0);
+	EXPECT_LISTED(l, 11, 12, RULE_RECIPIENT, "secure.example", 0);
+	rule_listing_free(l);
+
+	l = rule_listing_new(p, true);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(rule_listing_count(l), 0);
+	rule_listing_free(l);
+
+	session_init(&s, MTA_POSTFIX, "192.0.2.9", "user@bank.example");
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	session_client(&s, "2001:db8::25");
+	s.f.sender = "";
+	decide_counted(p, &s, STAGE_MAIL, &d);
+	l = rule_listing_new(p, true);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(rule_listing_count(l), 4);
+	EXPECT_LISTED(l, 0, 2, RULE_CLIENT, "192.0.2.0/24", 2);
+	EXPECT_LISTED(l, 1, 7, RULE_CLIENT, "2001:db8::/32", 1);
+	EXPECT_LISTED(l, 2, 10, RULE_SENDER, "<>", 1);
+	EXPECT_LISTED(l, 3, 11, RULE_SENDER, "user@bank.example", 2);
+	rule_listing_free(l);
+
+	/* A policy of no rules lists none. */
+	l = rule_listing_new(empty, false);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(rule_listing_count(l), 0);
+	rule_listing_free(l);
+	session_free(&s);
+	policy_unref(p);
+	policy_unref(empty);
+}
+END_TEST
+
 /* ==== snapshots ========================================================= */
 
 static unsigned
@@ -2417,6 +2681,13 @@ evaluate_suite(void)
 	tcase_add_test(tc, default_action_option);
 	tcase_add_test(tc, message_appended);
 	tcase_add_test(tc, decision_reuse);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("statistics");
+	tcase_add_test(tc, statistics_count);
+	tcase_add_test(tc, statistics_saturate);
+	tcase_add_test(tc, statistics_concurrent);
+	tcase_add_test(tc, statistics_listing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("snapshot");

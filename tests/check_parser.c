@@ -604,6 +604,57 @@ START_TEST(test_warning_shadowed_client)
 }
 END_TEST
 
+/*
+ * An IPv6 rule left with nothing but the IPv4-mapped range can never
+ * match either: such a client address is looked up as IPv4.
+ */
+START_TEST(test_warning_mapped_only_client)
+{
+	struct policy *p = load(
+	    "client ::fffe:0:0/95 encrypt\n"
+	    "client ::fffe:0:0/96 none\n"
+	    "client ::/0 encrypt\n");
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(diags.errors, 0);
+	ck_assert_uint_eq(diags.warnings, 1);
+	ck_assert_str_eq(diag_text(0), NAME ":1:8: warning: client rule can "
+	    "never match: more specific client rules cover all of its "
+	    "addresses but the IPv4-mapped ones (::ffff:0:0/96), and a "
+	    "client with such an address is matched against the IPv4 rules");
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * Rules that only look unreachable draw no warning: a default beside
+ * client rules for every IPv4 and IPv6 address still decides a session
+ * whose client address the MTA did not report (check_evaluate's
+ * default_rule); an exact name and a .domain of the same name match
+ * different names; a rule that holds the IPv4-mapped range keeps the
+ * IPv6 addresses its more specific rules leave.
+ */
+START_TEST(test_no_warning_reachable)
+{
+	struct policy *p = load(
+	    "default encrypt\n"
+	    "client 0.0.0.0/0 none\n"
+	    "client ::/0 none\n"
+	    "client ::/1 encrypt\n"
+	    "client-host partner.example verify\n"
+	    "client-host .partner.example verify\n"
+	    "sender bank.example encrypt\n"
+	    "sender .bank.example encrypt\n"
+	    "sender a@bank.example verify\n"
+	    "listener mx encrypt\n");
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(diags.errors, 0);
+	ck_assert_uint_eq(diags.warnings, 0);
+	policy_unref(p);
+}
+END_TEST
+
 START_TEST(test_warning_none_attributes)
 {
 	struct policy *p = load("client 192.0.2.7 none action=tempfail\n");
@@ -1004,6 +1055,8 @@ parser_suite(void)
 
 	tcase_add_checked_fixture(warnings, setup, teardown);
 	tcase_add_test(warnings, test_warning_shadowed_client);
+	tcase_add_test(warnings, test_warning_mapped_only_client);
+	tcase_add_test(warnings, test_no_warning_reachable);
 	tcase_add_test(warnings, test_warning_none_attributes);
 	tcase_add_test(warnings, test_warning_unpinned_subject_cn);
 	tcase_add_test(warnings, test_warning_postfix_attributes);

@@ -1414,6 +1414,229 @@ START_TEST(test_reload_in_flight)
 }
 END_TEST
 
+/* ---- rule statistics (SIGUSR2) ---------------------------------------- */
+
+/* One MAIL from client, sender <a@sender.example>; asserts its reply. */
+static void
+mail_expect(struct daemon *d, const char *client,
+    const struct mail_macros *m, const char *want)
+{
+	char reply[1024];
+
+	one_mail(d, client, m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, want);
+}
+
+/*
+ * Sends SIGUSR2 and asserts the statistics it logs: the header, which
+ * names the policy and when it was loaded (a second from first to last),
+ * and ends with summary; then exactly the lines, each after the policy's
+ * path, in this order.
+ */
+static void
+expect_statistics(struct daemon *d, time_t first, time_t last,
+    const char *summary, const char *const *lines)
+{
+	char *header = NULL, *want;
+	bool header_ok = false;
+
+	log_drain(d);
+	kill(d->pid, SIGUSR2);
+	header = EXPECT_LOG(d, "rule statistics for ");
+	for (time_t t = first; t <= last && !header_ok; t++) {
+		char when[64];
+		struct tm tm;
+
+		ck_assert_ptr_nonnull(localtime_r(&t, &tm));
+		ck_assert_uint_gt(strftime(when, sizeof(when),
+		    "%Y-%m-%dT%H:%M:%S%z", &tm), 0);
+		if (asprintf(&want, "rule statistics for %s since it was "
+		    "loaded at %s (a reload starts them again): %s", d->policy,
+		    when, summary) < 0)
+			ck_abort();
+		header_ok = strcmp(header, want) == 0;
+		free(want);
+	}
+	ck_assert_msg(header_ok, "unexpected header: %s", header);
+	free(header);
+	for (size_t i = 0; lines[i] != NULL; i++) {
+		if (asprintf(&want, "%s%s", d->policy, lines[i]) < 0)
+			ck_abort();
+		expect_log_line(d, want);
+		free(want);
+	}
+}
+
+static const char statistics_policy[] =
+    "default encrypt\n"
+    "client 192.0.2.0/24 encrypt min_version=TLSv1.3\n"
+    "client 192.0.2.7 none\n"
+    "client 198.51.100.0/24 verify action=tempfail\n"
+    "client ::ffff:203.0.113.0/120 encrypt mode=monitor\n"
+    "listener submission encrypt\n"
+    "sender Sender.Example. encrypt min_bits=256 mode=monitor "
+    "action=tempfail\n"
+    "recipient <x@secure.example> verify\n";
+
+/*
+ * Sessions through every rule but the listener: accepted, rejected,
+ * tempfailed (by action=tempfail, and by a reject rule that cannot be
+ * evaluated), and would-rejected and would-tempfailed by monitor rules.
+ */
+static void
+statistics_sessions(struct daemon *d)
+{
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mail_macros plain, tls13, unknown;
+	struct mc_reply r;
+
+	postfix_mail(&plain, NULL, NULL, NULL, NULL);
+	postfix_mail(&tls13, "TLSv1.3", "256", NULL, NULL);
+	/* No "v": the MTA did not send the macros asked for at MAIL. */
+	memset(&unknown, 0, sizeof(unknown));
+	add_macro(&unknown, "i", "4BqT2x3Jz");
+
+	mail_expect(d, "192.0.2.1", &plain, "530 5.7.0 " NO_STARTTLS);
+	mail_expect(d, "192.0.2.7", &plain, "continue");
+	mail_expect(d, "198.51.100.1", &tls13, "451 4.7.0 " CERT_REQUIRED);
+	mail_expect(d, "203.0.113.5", &plain, "continue");
+	mail_expect(d, "10.0.0.1", &plain, "530 5.7.0 " NO_STARTTLS);
+	mail_expect(d, "192.0.2.1", &unknown, "451 4.3.5 " CANNOT_EVALUATE);
+	/* Accepted at MAIL; then one recipient rule and one recipient none. */
+	c = session_open(d, "192.0.2.1", &neg);
+	session_mail(c, &tls13, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	session_rcpt(c, "<x@secure.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " CERT_REQUIRED);
+	session_rcpt(c, "<y@secure.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+}
+
+/*
+ * SIGUSR2 logs every rule with what it matched and what its failures
+ * called for, in the file's order, the dead listener rule too; a reload
+ * starts the counts again.
+ */
+START_TEST(test_rule_statistics)
+{
+	struct daemon d;
+	struct mail_macros plain;
+	time_t first, last;
+	char *line;
+
+	first = time(NULL);
+	daemon_start(&d, statistics_policy, "LogLevel notice\n");
+	last = time(NULL);
+	statistics_sessions(&d);
+	expect_statistics(&d, first, last, "8 rules", (const char *const[]) {
+		":1 default matched=1 reject=1 tempfail=0 would-reject=0 "
+		    "would-tempfail=0",
+		":2 client 192.0.2.0/24 matched=3 reject=1 tempfail=1 "
+		    "would-reject=0 would-tempfail=0",
+		":3 client 192.0.2.7/32 matched=1 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":4 client 198.51.100.0/24 matched=1 reject=0 tempfail=1 "
+		    "would-reject=0 would-tempfail=0",
+		":5 client 203.0.113.0/24 matched=1 reject=0 tempfail=0 "
+		    "would-reject=1 would-tempfail=0",
+		":6 listener submission matched=0 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":7 sender sender.example matched=7 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=5",
+		":8 recipient x@secure.example matched=1 reject=1 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		NULL });
+
+	/* Asked again, the same: listing changes nothing. */
+	expect_statistics(&d, first, last, "8 rules", (const char *const[]) {
+		":1 default matched=1 reject=1 tempfail=0 would-reject=0 "
+		    "would-tempfail=0",
+		NULL });
+
+	/* The same policy reloaded: new counts, from the reload. */
+	log_drain(&d);
+	first = time(NULL);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	free(line);
+	last = time(NULL);
+	postfix_mail(&plain, NULL, NULL, NULL, NULL);
+	mail_expect(&d, "192.0.2.1", &plain, "530 5.7.0 " NO_STARTTLS);
+	expect_statistics(&d, first, last, "8 rules", (const char *const[]) {
+		":1 default matched=0 reject=0 tempfail=0 would-reject=0 "
+		    "would-tempfail=0",
+		":2 client 192.0.2.0/24 matched=1 reject=1 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":3 client 192.0.2.7/32 matched=0 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":4 client 198.51.100.0/24 matched=0 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":5 client 203.0.113.0/24 matched=0 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":6 listener submission matched=0 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":7 sender sender.example matched=1 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=1",
+		":8 recipient x@secure.example matched=0 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		NULL });
+
+	/* A refused reload keeps the policy, and so its counts. */
+	write_policy(&d, "default encrypt\nclient 192.0.2.1/24 none\n");
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "refused: 1 error");
+	free(line);
+	expect_statistics(&d, first, last, "8 rules", (const char *const[]) {
+		":1 default matched=0 reject=0 tempfail=0 would-reject=0 "
+		    "would-tempfail=0",
+		":2 client 192.0.2.0/24 matched=1 reject=1 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		NULL });
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Above 10,000 rules only the rules that matched are listed, and the
+ * header says how many are not.
+ */
+START_TEST(test_rule_statistics_large)
+{
+	struct daemon d;
+	struct mail_macros plain;
+	size_t size = 32 * 10002, used = 0;
+	char *policy = malloc(size);
+	time_t first, last;
+
+	ck_assert_ptr_nonnull(policy);
+	used += (size_t)snprintf(policy + used, size - used,
+	    "client 192.0.2.0/24 encrypt\n");
+	for (unsigned i = 1; i <= 10000; i++)
+		used += (size_t)snprintf(policy + used, size - used,
+		    "listener l%05u none\n", i);
+	snprintf(policy + used, size - used, "listener mx none\n");
+	first = time(NULL);
+	daemon_start(&d, policy, "LogLevel notice\n");
+	last = time(NULL);
+	free(policy);
+	postfix_mail(&plain, NULL, NULL, NULL, NULL);
+	mail_expect(&d, "192.0.2.1", &plain, "530 5.7.0 " NO_STARTTLS);
+	expect_statistics(&d, first, last, "10002 rules, more than 10000: "
+	    "only the 2 that matched are listed, 10000 never matched",
+	    (const char *const[]) {
+		":1 client 192.0.2.0/24 matched=1 reject=1 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		":10002 listener mx matched=1 reject=0 tempfail=0 "
+		    "would-reject=0 would-tempfail=0",
+		NULL });
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_dropped_sessions)
 {
 	struct daemon d;
@@ -2599,6 +2822,8 @@ protocol_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_faults);
 	tcase_add_test(tc, test_reload_in_flight);
+	tcase_add_test(tc, test_rule_statistics);
+	tcase_add_test(tc, test_rule_statistics_large);
 	tcase_add_test(tc, test_dropped_sessions);
 	tcase_add_test(tc, test_dropped_mid_packet);
 	tcase_add_test(tc, test_hostile_macros);

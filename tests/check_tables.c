@@ -694,6 +694,104 @@ START_TEST(test_table_shadowed)
 }
 END_TEST
 
+/*
+ * IPv4-mapped addresses are looked up as IPv4, so an IPv6 prefix left
+ * with nothing but ::ffff:0:0/96 is as unreachable as a shadowed one,
+ * and said to be so for that reason; one that holds the range and keeps
+ * other addresses is not.
+ */
+START_TEST(test_table_mapped_only)
+{
+	static const struct rule rules[] = {
+		{ "::fffe:0:0/95", 1 }, { "::fffe:0:0/96", 2 }, { "::/0", 3 },
+		{ "::/1", 4 }, { "8000::/1", 5 }, { "192.0.2.0/24", 6 },
+	};
+	static const struct rule kept[] = {
+		{ "::fffe:0:0/95", 1 }, { "::fffe:0:0/97", 2 },
+	};
+	static const struct probe probes[] = {
+		{ "::fffe:1:2", 2 }, { "::ffff:192.0.2.1", 6 },
+		{ "::ffff:198.51.100.1", NONE }, { "::1", 4 }, { "8000::", 5 },
+	};
+	struct reports r = { 0 };
+	struct ip_table *t = table_of(rules, N_OF(rules), &r);
+
+	check_probes(t, probes, N_OF(probes));
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert(reported(&r, IP_TABLE_MAPPED_ONLY, 1, NONE));
+	ck_assert(reported(&r, IP_TABLE_SHADOWED, 3, 0));
+	ip_table_free(t);
+	r.count = 0;
+
+	t = table_of(kept, N_OF(kept), &r);
+	ck_assert_uint_eq(r.count, 0);
+	ip_table_free(t);
+	free(r.items);
+}
+END_TEST
+
+/* What ip_table_each gave: per value, the prefix of its length. */
+struct each_seen {
+	const struct rule *rules;
+	size_t count;
+	unsigned calls[16];
+};
+
+static void
+record_each(void *arg, const struct ip_addr *inside, uint32_t value)
+{
+	struct each_seen *seen = arg;
+	struct ip_prefix want, got;
+	char want_text[64], got_text[64];
+
+	ck_assert_uint_lt(value, seen->count);
+	want = prefix(seen->rules[value].prefix);
+	ip_prefix_of(inside, want.length, &got);
+	ip_prefix_format(&want, want_text, sizeof(want_text));
+	ip_prefix_format(&got, got_text, sizeof(got_text));
+	ck_assert_str_eq(got_text, want_text);
+	seen->calls[value]++;
+}
+
+/*
+ * Every value comes back with an address that names its prefix again:
+ * split ones, nested ones, covered ones, IPv6 and IPv4-mapped ones.
+ */
+START_TEST(test_table_each)
+{
+	/* The value of each rule is its index. */
+	static const struct rule rules[] = {
+		{ "10.0.0.0/8", 0 }, { "10.1.0.0/16", 1 },
+		{ "10.0.0.0/31", 2 }, { "10.0.0.0/32", 3 }, { "10.0.0.1/32", 4 },
+		{ "::ffff:192.0.2.0/120", 5 }, { "2001:db8::/32", 6 },
+		{ "2001:db8::/127", 7 }, { "2001:db8::/128", 8 },
+		{ "2001:db8::1/128", 9 }, { "::/0", 10 }, { "0.0.0.0/0", 11 },
+	};
+	struct each_seen seen = { .rules = rules, .count = N_OF(rules) };
+	struct ip_table *t = table_of(rules, N_OF(rules), NULL);
+	struct ip_prefix p;
+	char text[64];
+
+	ip_table_each(t, record_each, &seen);
+	for (size_t i = 0; i < N_OF(rules); i++)
+		ck_assert_msg(seen.calls[i] > 0, "no call for %s",
+		    rules[i].prefix);
+	/* 10.0.0.0/8 is split in two by 10.1.0.0/16. */
+	ck_assert_uint_eq(seen.calls[0], 2);
+	ip_table_free(t);
+
+	/* ip_prefix_of clears the host bits, and keeps lengths in range. */
+	p.addr = addr("192.0.2.77");
+	ip_prefix_of(&p.addr, 26, &p);
+	ip_prefix_format(&p, text, sizeof(text));
+	ck_assert_str_eq(text, "192.0.2.64/26");
+	p.addr = addr("2001:db8::ffff");
+	ip_prefix_of(&p.addr, 200, &p);
+	ip_prefix_format(&p, text, sizeof(text));
+	ck_assert_str_eq(text, "2001:db8::ffff/128");
+}
+END_TEST
+
 START_TEST(test_table_refuses)
 {
 	struct ip_table *t = ip_table_new();
@@ -1380,6 +1478,41 @@ START_TEST(test_names_growth)
 }
 END_TEST
 
+static void
+record_name(void *arg, const char *key, size_t len, uint32_t value)
+{
+	unsigned *seen = arg;
+	static const char *const stored[] = {
+		"", "example.com", ".partner.example", "<>", "ceo@example.com",
+	};
+
+	ck_assert_uint_lt(value, 5);
+	ck_assert_uint_gt(value, 0);
+	ck_assert_uint_eq(len, strlen(stored[value]));
+	ck_assert(memcmp(key, stored[value], len) == 0);
+	seen[value]++;
+}
+
+/* Every key once, as stored: folded to lower case. */
+START_TEST(test_names_each)
+{
+	static const char *const keys[] = {
+		"Example.COM", ".partner.example", "<>", "CEO@example.com",
+	};
+	struct name_table *t = names_of(keys, 4);
+	unsigned seen[5] = { 0 };
+
+	name_table_each(t, record_name, seen);
+	for (size_t i = 1; i < 5; i++)
+		ck_assert_uint_eq(seen[i], 1);
+	name_table_free(t);
+	/* An empty table calls nothing. */
+	t = name_table_new();
+	name_table_each(t, record_name, seen);
+	name_table_free(t);
+}
+END_TEST
+
 START_TEST(test_names_refuses)
 {
 	struct name_table *t = name_table_new();
@@ -1428,6 +1561,8 @@ tables_suite(void)
 	tcase_add_test(tc, test_table_mapped);
 	tcase_add_test(tc, test_table_duplicates);
 	tcase_add_test(tc, test_table_shadowed);
+	tcase_add_test(tc, test_table_mapped_only);
+	tcase_add_test(tc, test_table_each);
 	tcase_add_test(tc, test_table_refuses);
 	suite_add_tcase(s, tc);
 
@@ -1452,6 +1587,7 @@ tables_suite(void)
 	tcase_add_test(tc, test_names_long_keys);
 	tcase_add_test(tc, test_names_many_labels);
 	tcase_add_test(tc, test_names_growth);
+	tcase_add_test(tc, test_names_each);
 	tcase_add_test(tc, test_names_refuses);
 	suite_add_tcase(s, tc);
 	return s;

@@ -68,11 +68,18 @@ int ip_table_add(struct ip_table *t, const struct ip_prefix *p, uint32_t value);
 
 /*
  * Called by ip_table_build for each problem found.  kind is
- * IP_TABLE_DUPLICATE (value repeats the prefix of first_value) or
+ * IP_TABLE_DUPLICATE (value repeats the prefix of first_value),
  * IP_TABLE_SHADOWED (value's prefix is entirely covered by more specific
- * prefixes, so it can never be the answer; first_value is unused).
+ * prefixes, so it can never be the answer; first_value is unused) or
+ * IP_TABLE_MAPPED_ONLY (an IPv6 prefix whose addresses are all covered by
+ * more specific prefixes but the IPv4-mapped ones, ::ffff:0:0/96, which
+ * are looked up as IPv4: it can never be the answer either).
  */
-enum ip_table_problem { IP_TABLE_DUPLICATE, IP_TABLE_SHADOWED };
+enum ip_table_problem {
+	IP_TABLE_DUPLICATE,
+	IP_TABLE_SHADOWED,
+	IP_TABLE_MAPPED_ONLY,
+};
 typedef void ip_table_report_fn(void *arg, enum ip_table_problem kind,
     uint32_t value, uint32_t first_value);
 
@@ -85,6 +92,22 @@ int ip_table_build(struct ip_table *t, ip_table_report_fn *report, void *arg);
 
 /* The value of the longest prefix containing addr, or IP_TABLE_NONE. */
 uint32_t ip_table_lookup(const struct ip_table *t, const struct ip_addr *addr);
+
+/* The prefix of that length that holds addr (host bits cleared). */
+void ip_prefix_of(const struct ip_addr *addr, unsigned length,
+    struct ip_prefix *out);
+
+/*
+ * Calls fn for every value of a built table with an address inside that
+ * value's prefix: the first address of each interval (so a prefix split
+ * by more specific ones comes more than once) and of each prefix that
+ * more specific ones cover whole.  ip_prefix_of with the prefix's length
+ * gives the prefix back: the table does not keep every prefix after the
+ * build, and the rule statistics need it only now and then.
+ */
+typedef void ip_table_each_fn(void *arg, const struct ip_addr *inside,
+    uint32_t value);
+void ip_table_each(const struct ip_table *t, ip_table_each_fn *fn, void *arg);
 
 /* Number of prefixes added, and bytes used after build. */
 size_t ip_table_count(const struct ip_table *t);

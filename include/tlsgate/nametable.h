@@ -34,6 +34,15 @@ uint32_t name_table_add(struct name_table *t, const char *key, size_t len,
 uint32_t name_table_lookup(const struct name_table *t, const char *key,
     size_t len);
 
+/*
+ * Calls fn for every key (as stored: folded to lower case, not
+ * NUL-terminated) and its value, in no particular order.
+ */
+typedef void name_table_each_fn(void *arg, const char *key, size_t len,
+    uint32_t value);
+void name_table_each(const struct name_table *t, name_table_each_fn *fn,
+    void *arg);
+
 size_t name_table_count(const struct name_table *t);
 size_t name_table_memory(const struct name_table *t);
 

@@ -1,6 +1,7 @@
 /*
- * reload.h - SIGUSR1: read the policy file again, away from the sessions,
- * and swap it in only if it has no error.
+ * reload.h - the policy's signals.  SIGUSR1: read the policy file again,
+ * away from the sessions, and swap it in only if it has no error.
+ * SIGUSR2: log the running policy's rule statistics.
  */
 #ifndef TLSGATE_RELOAD_H
 #define TLSGATE_RELOAD_H
@@ -26,9 +27,29 @@ struct reloader {
 bool reload_policy(struct reloader *r);
 
 /*
- * Starts the thread that waits for SIGUSR1.  The signal must already be
- * blocked in every thread (reload_block_signals before any thread starts).
- * Returns 0, or -1 after logging why.
+ * Logs, at notice, what each rule of the running policy did since it was
+ * loaded (struct rule_stats in policy.h): a header line
+ *
+ *   rule statistics for FILE since it was loaded at TIME (a reload
+ *   starts them again): N rules
+ *
+ * then one line per rule in the file's order,
+ *
+ *   FILE:LINE KIND [PATTERN] matched=N reject=N tempfail=N
+ *   would-reject=N would-tempfail=N
+ *
+ * (FILE:LINE and PATTERN quoted and escaped as audit values are; no
+ * PATTERN for the default rule).  Rules that never matched are listed
+ * too, which is how dead rules show; but above 10,000 rules only those
+ * that matched are, and the header ends "N rules, more than 10000: only
+ * the M that matched are listed, K never matched" instead.
+ */
+void log_rule_statistics(struct snapshot_holder *holder);
+
+/*
+ * Starts the thread that waits for SIGUSR1 and SIGUSR2.  The signals must
+ * already be blocked in every thread (reload_block_signals before any
+ * thread starts).  Returns 0, or -1 after logging why.
  */
 int reload_start(struct reloader *r);
 /* Stops the thread (before the holder goes away). */

@@ -57,6 +57,12 @@ struct rule {
 	uint8_t requirement;    /* enum requirement, raised by the attributes */
 	uint8_t action;         /* enum rule_action */
 	uint8_t mode;           /* enum rule_mode */
+	/*
+	 * Client rules: the CIDR length as the table keeps it (IPv4-mapped
+	 * prefixes as IPv4), so that the statistics can name the prefix
+	 * from any address inside it.  It fills what would be padding.
+	 */
+	uint8_t prefix_length;
 };
 
 const char *rule_kind_name(enum rule_kind kind);
