@@ -314,6 +314,25 @@ drop_privileges(const struct identity *id)
 	return true;
 }
 
+/*
+ * A UserID naming the user tlsgate already runs as (systemd's User=, or a
+ * start by hand as that user) needs no switch; any other needs root, and
+ * is refused before the socket is opened rather than after.  Sets
+ * *needs_switch.
+ */
+static bool
+identity_reachable(const struct identity *id, bool *needs_switch)
+{
+	*needs_switch = geteuid() == 0;
+	if (*needs_switch || (id->uid == geteuid() && id->gid == getegid()))
+		return true;
+	log_error("UserID %s: tlsgate runs as uid %u, gid %u and cannot "
+	    "become uid %u, gid %u: start it as root, or as that user",
+	    id->user, (unsigned)geteuid(), (unsigned)getegid(),
+	    (unsigned)id->uid, (unsigned)id->gid);
+	return false;
+}
+
 static bool
 write_pid_file(const char *path)
 {
@@ -421,9 +440,11 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	int ready_fd = -1;
 	int status = EXIT_FAILURE;
 	char summary[256], why[PATH_MAX + 128];
+	bool switch_user = false;
 
 	snapshot_init(&holder, p);
-	if (cfg->user != NULL && !lookup_identity(cfg, &id))
+	if (cfg->user != NULL && (!lookup_identity(cfg, &id) ||
+	    !identity_reachable(&id, &switch_user)))
 		goto out;
 	if (path != NULL && socket_in_use(path)) {
 		log_error("socket %s is in use by another process (another "
@@ -452,12 +473,11 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 		    errno != 0 ? strerror(errno) : "see the messages above");
 		goto out;
 	}
-	if (cfg->user != NULL && path != NULL &&
-	    chown(path, id.uid, id.gid) != 0)
+	if (switch_user && path != NULL && chown(path, id.uid, id.gid) != 0)
 		log_warning("chown %s: %s", path, strerror(errno));
 	if (cfg->pid_file != NULL && !write_pid_file(cfg->pid_file))
 		goto out;
-	if (cfg->user != NULL && !drop_privileges(&id))
+	if (switch_user && !drop_privileges(&id))
 		goto out;
 	reloader.policy_file = cfg->policy_file;
 	reloader.options = *opts;

@@ -2473,6 +2473,76 @@ start_on_socket(const struct passwd *as, const char *dir, const char *path,
 }
 
 /*
+ * Started as an ordinary user: a UserID naming that user is no switch and
+ * the filter starts; any other UserID is refused before the socket is
+ * opened.
+ */
+START_TEST(test_userid_as_non_root)
+{
+	char *dir = tu_tempdir(), *conf, *out, *sock, *pid_file, *text;
+	const struct passwd *nobody = getpwnam("nobody");
+	const char *args[] = { "-c", NULL, NULL };
+	struct stat st;
+	long pid;
+
+	ck_assert_ptr_nonnull(nobody);
+	ck_assert_int_eq(chown(dir, nobody->pw_uid, nobody->pw_gid), 0);
+	text = tu_write_file(dir, "policy", "default none\n");
+	ck_assert_int_eq(chmod(text, 0644), 0);
+	free(text);
+	if (asprintf(&sock, "%s/tlsgate.sock", dir) < 0 ||
+	    asprintf(&pid_file, "%s/tlsgate.pid", dir) < 0 ||
+	    asprintf(&text, "PolicyFile policy\nSocket unix:%s\n"
+	    "UserID root\n", sock) < 0)
+		ck_abort();
+	conf = tu_write_file(dir, "other.conf", text);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	free(text);
+	args[1] = conf;
+	ck_assert_int_eq(run_binary_as(nobody, args, NULL, &out), 1);
+	if (asprintf(&text, "tlsgate: UserID root: tlsgate runs as uid %u, "
+	    "gid %u and cannot become uid 0, gid 0: start it as root, or as "
+	    "that user\n", (unsigned)nobody->pw_uid,
+	    (unsigned)nobody->pw_gid) < 0)
+		ck_abort();
+	ck_assert_str_eq(out, text);
+	ck_assert_int_eq(access(sock, F_OK), -1);
+	free(text);
+	free(out);
+	free(conf);
+
+	/* Its own user and group: it starts, in the background, and serves. */
+	if (asprintf(&text, "PolicyFile policy\nSocket unix:%s\n"
+	    "UserID nobody:%s\nBackground yes\nPidFile %s\n", sock,
+	    getgrgid(nobody->pw_gid)->gr_name, pid_file) < 0)
+		ck_abort();
+	conf = tu_write_file(dir, "own.conf", text);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	free(text);
+	args[1] = conf;
+	ck_assert_msg(run_binary_as(nobody, args, NULL, &out) == 0,
+	    "tlsgate as nobody with UserID nobody did not start: %s", out);
+	free(out);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert_uint_eq(st.st_uid, nobody->pw_uid);
+	ck_assert(socket_ready(sock));
+	text = tu_read_file(pid_file, NULL);
+	pid = strtol(text, NULL, 10);
+	free(text);
+	ck_assert_int_gt(pid, 1);
+	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
+	for (int i = 0; i < 400 && kill((pid_t)pid, 0) == 0; i++)
+		usleep(25000);
+	ck_assert_int_ne(kill((pid_t)pid, 0), 0);
+	free(conf);
+	free(sock);
+	free(pid_file);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
  * A socket that cannot be had: exit status 1 and one line that says why,
  * and nothing in the way removed.
  */
@@ -2843,6 +2913,7 @@ protocol_suite(void)
 	tcase_add_test(cli, test_query_option);
 	tcase_add_test(cli, test_startup_errors);
 	tcase_add_test(cli, test_socket_faults);
+	tcase_add_test(cli, test_userid_as_non_root);
 	tcase_add_test(cli, test_root_without_user_id);
 	suite_add_tcase(s, cli);
 	return s;
