@@ -22,6 +22,7 @@
 #include "tlsgate/evaluate.h"
 #include "tlsgate/log.h"
 #include "tlsgate/milter.h"
+#include "tlsgate/rulestats.h"
 
 /*
  * "v" is asked for at MAIL only: finding it there shows that the MTA

@@ -20,6 +20,7 @@
 
 #include "tlsgate/log.h"
 #include "tlsgate/reload.h"
+#include "tlsgate/rulestats.h"
 
 /*
  * Above this many rules SIGUSR2 lists only the rules that matched: a

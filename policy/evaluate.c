@@ -607,45 +607,6 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 	choose_verdict(p, d);
 }
 
-/*
- * A count that reaches the top stays there: a wrapped one would look like
- * a rule that hardly ever matched.
- */
-static void
-count_one(_Atomic uint32_t *count, memory_order order)
-{
-	uint32_t seen = atomic_load_explicit(count, memory_order_relaxed);
-
-	while (seen != UINT32_MAX && !atomic_compare_exchange_weak_explicit(
-	    count, &seen, seen + 1, order, memory_order_relaxed))
-		;
-}
-
-void
-policy_count_decision(const struct policy *p, const struct decision *d)
-{
-	struct rule_counters *counters = p->counters;
-
-	if (counters == NULL)
-		return;
-	for (size_t i = 0; i < d->matched_count; i++)
-		count_one(&counters[d->matched[i]].matched,
-		    memory_order_relaxed);
-	/*
-	 * Released after the matches, and read with acquire before them
-	 * (policy_rule_stats): a rule never shows more failures than
-	 * matches.  Free on x86, where every locked instruction is a fence.
-	 */
-	for (size_t i = 0; i < d->failure_count; i++) {
-		const struct rule_failure *f = &d->failures[i];
-
-		if (f->rule == DECISION_NO_RULE)
-			continue;
-		count_one(f->tempfail ? &counters[f->rule].tempfailed :
-		    &counters[f->rule].rejected, memory_order_release);
-	}
-}
-
 void
 decision_cannot_evaluate(struct decision *d, const char *reason)
 {

@@ -20,7 +20,7 @@
 #define POLICY_NO_RULE UINT32_MAX
 
 /*
- * One rule's statistics (policy.h, struct rule_stats), the only part of a
+ * One rule's statistics (rulestats.h, struct rule_stats), the only part of a
  * snapshot that changes after load: every session thread adds to them,
  * with relaxed atomics and no lock.  They sit in an array of their own,
  * apart from the rule records, which stay read-only and shared.  Whether

@@ -23,6 +23,7 @@
 
 #include "tlsgate/evaluate.h"
 #include "tlsgate/policy.h"
+#include "tlsgate/rulestats.h"
 
 static uint64_t rng_state;
 

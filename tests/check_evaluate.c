@@ -22,6 +22,7 @@
 #include "tlsgate/identity.h"
 #include "tlsgate/policy.h"
 #include "tlsgate/rule.h"
+#include "tlsgate/rulestats.h"
 #include "tlsgate/snapshot.h"
 #include "../policy/policy_impl.h"      /* reference counts */
 #include "testutil.h"

@@ -73,16 +73,6 @@ void policy_evaluate(const struct policy *p, const struct facts *f,
     enum policy_stage stage, struct decision *d);
 
 /*
- * Adds a decision that policy_evaluate made on p to p's rule statistics
- * (struct rule_stats in policy.h): one count for each rule it matched and
- * one for each rule that failed.  Lock-free, for the session threads.
- * Kept out of policy_evaluate so that evaluating stays free of side
- * effects: tlsgate -q, the tests and the fuzzers evaluate without
- * counting.
- */
-void policy_count_decision(const struct policy *p, const struct decision *d);
-
-/*
  * Fills *d as a 4.3.5 tempfail for an internal error or a missing macro
  * that is not tied to one rule: one failure with rule DECISION_NO_RULE
  * whose reason goes to the log.

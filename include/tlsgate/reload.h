@@ -28,7 +28,7 @@ bool reload_policy(struct reloader *r);
 
 /*
  * Logs, at notice, what each rule of the running policy did since it was
- * loaded (struct rule_stats in policy.h): a header line
+ * loaded (struct rule_stats in rulestats.h): a header line
  *
  *   rule statistics for FILE since it was loaded at TIME (a reload
  *   starts them again): N rules

@@ -277,6 +277,27 @@ kv runs "$RUNS"
 
 # --- 1. CIDR ----------------------------------------------------------------
 
+# Times tlsgate -q - and postmap -q - TABLE on the queries of $d (best of
+# 3 and of 1, and each program's load alone), their peak memory, and
+# whether both found the same queries.  Sets tg_* pm_* and same.
+run_both() {
+	local table=$1 what=$2
+	read -r tg_load _ < <(best "$empty" "$d/tg.load" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
+	read -r tg_best tg_all < <(best "$d/q.tlsgate" "$d/tg.out" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
+	read -r pm_load _ < <(best "$empty" "$d/pm.load" 0,1 postmap -c "$pfconf" -q - "$table")
+	read -r pm_best pm_all < <(best "$d/q.postmap" "$d/pm.out" 0,1 postmap -c "$pfconf" -q - "$table")
+	if [ -z "${tg_best:-}" ] || [ -z "${pm_best:-}" ]; then
+		die "a $what run failed (see above)"
+	fi
+	tg_rss=$(max_rss_kb "$TLSGATE" -q -c "$d/tlsgate.conf" - <"$d/q.tlsgate")
+	pm_rss=$(max_rss_kb postmap -c "$pfconf" -q - "$table" <"$d/q.postmap")
+	found_tlsgate "$d/q.tlsgate" "$d/tg.out" >"$d/tg.found"
+	found_postmap "$d/pm.out" >"$d/pm.found"
+	tg_found=$(wc -l <"$d/tg.found")
+	pm_found=$(wc -l <"$d/pm.found")
+	if cmp -s "$d/tg.found" "$d/pm.found"; then same=yes; else same=no; fi
+}
+
 d=$work/cidr
 mkdir -p "$d"
 t0=$(now)
@@ -286,21 +307,7 @@ printf 'PolicyFile %s\nUserID root\n' "$d/policy" >"$d/tlsgate.conf"
 "$TLSGATE" -n -c "$d/tlsgate.conf" >"$d/check.out" 2>&1 ||
 	{ cat "$d/check.out" >&2; die "tlsgate -n refused the generated CIDR policy"; }
 
-read -r tg_load _ < <(best "$empty" "$d/tg.load" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
-read -r tg_best tg_all < <(best "$d/q.tlsgate" "$d/tg.out" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
-read -r pm_load _ < <(best "$empty" "$d/pm.load" 0,1 postmap -c "$pfconf" -q - "cidr:$d/cidr")
-read -r pm_best pm_all < <(best "$d/q.postmap" "$d/pm.out" 0,1 postmap -c "$pfconf" -q - "cidr:$d/cidr")
-if [ -z "${tg_best:-}" ] || [ -z "${pm_best:-}" ]; then
-	die "a CIDR run failed (see above)"
-fi
-tg_rss=$(max_rss_kb "$TLSGATE" -q -c "$d/tlsgate.conf" - <"$d/q.tlsgate")
-pm_rss=$(max_rss_kb postmap -c "$pfconf" -q - "cidr:$d/cidr" <"$d/q.postmap")
-
-found_tlsgate "$d/q.tlsgate" "$d/tg.out" >"$d/tg.found"
-found_postmap "$d/pm.out" >"$d/pm.found"
-tg_found=$(wc -l <"$d/tg.found")
-pm_found=$(wc -l <"$d/pm.found")
-if cmp -s "$d/tg.found" "$d/pm.found"; then same=yes; else same=no; fi
+run_both "cidr:$d/cidr" CIDR
 
 cidr_ratio=$(ratio "$pm_best" "$tg_best")
 cidr_met=$(awk -v r="$cidr_ratio" -v t="$CIDR_TARGET" 'BEGIN { print (r + 0 >= t) ? "MET" : "NOT MET" }')
@@ -355,21 +362,8 @@ for ((i = 0; i < RUNS; i++)); do
 done
 db_size=$(du -k "$d"/table.* | awk '$2 !~ /table$/ { s += $1 } END { print s + 0 }')
 
-read -r tg_load _ < <(best "$empty" "$d/tg.load" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
-read -r tg_best tg_all < <(best "$d/q.tlsgate" "$d/tg.out" 0,3 "$TLSGATE" -q -c "$d/tlsgate.conf" -)
-read -r pm_load _ < <(best "$empty" "$d/pm.load" 0,1 postmap -c "$pfconf" -q - "$POSTMAP_DB:$d/table")
-read -r pm_best pm_all < <(best "$d/q.postmap" "$d/pm.out" 0,1 postmap -c "$pfconf" -q - "$POSTMAP_DB:$d/table")
-if [ -z "${tg_best:-}" ] || [ -z "${pm_best:-}" ]; then
-	die "a domain run failed (see above)"
-fi
-tg_rss=$(max_rss_kb "$TLSGATE" -q -c "$d/tlsgate.conf" - <"$d/q.tlsgate")
-pm_rss=$(max_rss_kb postmap -c "$pfconf" -q - "$POSTMAP_DB:$d/table" <"$d/q.postmap")
-
-found_tlsgate "$d/q.tlsgate" "$d/tg.out" >"$d/tg.found"
-found_postmap "$d/pm.out" >"$d/pm.found"
-tg_found=$(wc -l <"$d/tg.found")
-pm_found=$(wc -l <"$d/pm.found")
-if cmp -s "$d/tg.found" "$d/pm.found"; then dsame=yes; else dsame=no; fi
+run_both "$POSTMAP_DB:$d/table" domain
+dsame=$same
 
 dom_ratio=$(ratio "$pm_best" "$tg_best")
 dom_ratio_build=$(ratio "$(awk -v a="$pm_best" -v b="$build_best" 'BEGIN { print a + b }')" "$tg_best")
