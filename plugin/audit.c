@@ -5,10 +5,43 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 #include <syslog.h>
 
 #include "tlsgate/audit.h"
 #include "tlsgate/tls_version.h"
+
+/*
+ * Whether a Sendmail CN would be found again from the DN logged with it:
+ * the DN is whole and holds exactly this one usable CN.  Otherwise the
+ * line also carries the CN, so that a replay sees what the MTA sent.
+ */
+static bool
+cn_follows_from_dn(const struct dn_fact *dn, const struct name_fact *cn)
+{
+	const struct dn_attr *attr;
+
+	if (!cn->known || !cn->usable || !dn->known || dn->truncated)
+		return false;
+	return dn_find(&dn->dn, DN_OID_CN, &attr) == 1 &&
+	    attr->value_len == strlen(cn->value) &&
+	    memcmp(attr->value, cn->value, attr->value_len) == 0;
+}
+
+static void
+identity_name(struct audit_line *a, const char *dn_key, const char *cn_key,
+    const struct dn_fact *dn, const struct name_fact *cn)
+{
+	/* The full DN where the MTA reports it (Sendmail), else the CN. */
+	if (dn->text != NULL && dn->text[0] != '\0') {
+		audit_field(a, dn_key, dn->text);
+		if (cn->known && !cn_follows_from_dn(dn, cn))
+			audit_field(a, cn_key, cn->value);
+	} else if (cn->known) {
+		audit_field(a, cn_key, cn->value);
+	}
+}
 
 static void
 tls_fields(struct audit_line *a, const struct facts *f)
@@ -31,42 +64,29 @@ tls_fields(struct audit_line *a, const struct facts *f)
 	audit_field(a, "cipher", t->cipher);
 	if (t->cipher_bits >= 0)
 		audit_fieldf(a, "bits", "%d", t->cipher_bits);
-	/* Only what the MTA said: Postfix has no {verify} to show. */
+	/*
+	 * Only what the MTA said: Postfix has no {verify} to show.  A replay
+	 * takes a line with verify= for Sendmail's and one without for
+	 * Postfix's; any other case names the MTA.
+	 */
 	if (t->verify_text != NULL)
 		audit_field(a, "verify", t->verify_text);
-	/* The full DN where the MTA reports it (Sendmail), else the CN. */
-	if (t->subject.text != NULL && t->subject.text[0] != '\0')
-		audit_field(a, "subject", t->subject.text);
-	else if (t->subject_cn.known)
-		audit_field(a, "subject_cn", t->subject_cn.value);
-	if (t->issuer.text != NULL && t->issuer.text[0] != '\0')
-		audit_field(a, "issuer", t->issuer.text);
-	else if (t->issuer_cn.known)
-		audit_field(a, "issuer_cn", t->issuer_cn.value);
+	else if (f->mta != MTA_POSTFIX)
+		audit_field(a, "mta", f->mta == MTA_SENDMAIL ? "sendmail" :
+		    "unknown");
+	identity_name(a, "subject", "subject_cn", &t->subject, &t->subject_cn);
+	identity_name(a, "issuer", "issuer_cn", &t->issuer, &t->issuer_cn);
 	if (t->fingerprint_known) {
 		fp_format(&t->fingerprint, buf, sizeof(buf));
 		audit_field(a, "fingerprint", buf);
 	}
 }
 
-void
-audit_decision(struct audit_line *a, const struct policy *p,
-    const struct audit_session *s, enum policy_stage stage,
+/* Each failed rule with its requirement and reason, then the reply. */
+static void
+outcome_fields(struct audit_line *a, const struct policy *p,
     const struct decision *d)
 {
-	const struct facts *f = s->facts;
-
-	audit_begin(a, s->queue_id, verdict_name(d->verdict));
-	audit_field(a, "stage", stage_name(stage));
-	audit_fieldf(a, "client", "%s[%s]",
-	    s->client_name != NULL ? s->client_name : "unknown",
-	    s->client_addr != NULL ? s->client_addr : "");
-	audit_field(a, "listener", f->listener);
-	if (f->sender != NULL)
-		audit_fieldf(a, "sender", "<%s>", f->sender);
-	if (stage == STAGE_RCPT && f->recipient != NULL)
-		audit_fieldf(a, "rcpt", "<%s>", f->recipient);
-	tls_fields(a, f);
 	for (size_t i = 0; i < d->failure_count; i++) {
 		const struct rule_failure *rf = &d->failures[i];
 		const struct rule *r = p != NULL && rf->rule != DECISION_NO_RULE ?
@@ -80,6 +100,46 @@ audit_decision(struct audit_line *a, const struct policy *p,
 	}
 	if (d->verdict != VERDICT_ACCEPT)
 		audit_fieldf(a, "reply", "%s %s %s", d->code, d->ecode, d->text);
+}
+
+void
+audit_decision(struct audit_line *a, const struct policy *p,
+    const struct audit_session *s, enum policy_stage stage,
+    const struct decision *d)
+{
+	const struct facts *f = s->facts;
+	const char *name = s->client_name != NULL ? s->client_name : "unknown";
+
+	audit_begin(a, s->queue_id, verdict_name(d->verdict));
+	audit_field(a, "stage", stage_name(stage));
+	audit_fieldf(a, "client", "%s[%s]", name,
+	    s->client_addr != NULL ? s->client_addr : "");
+	/*
+	 * client_host rules trust only a name the MTA verified; say when the
+	 * name shown is not that one, so that a replay decides as tlsgate did.
+	 */
+	if (f->client_host != NULL && strcmp(f->client_host, name) != 0)
+		audit_field(a, "client_host", f->client_host);
+	else if (f->client_host == NULL && strcasecmp(name, "unknown") != 0 &&
+	    name[0] != '[' && name[0] != '\0')
+		audit_field(a, "host_verified", "no");
+	audit_field(a, "listener", f->listener);
+	if (f->sender != NULL)
+		audit_fieldf(a, "sender", "<%s>", f->sender);
+	if (stage == STAGE_RCPT && f->recipient != NULL)
+		audit_fieldf(a, "rcpt", "<%s>", f->recipient);
+	tls_fields(a, f);
+	outcome_fields(a, p, d);
+}
+
+void
+audit_outcome(struct audit_line *a, const struct policy *p,
+    enum policy_stage stage, const char *recipient, const struct decision *d)
+{
+	audit_begin(a, stage_name(stage), verdict_name(d->verdict));
+	if (recipient != NULL)
+		audit_fieldf(a, "rcpt", "<%s>", recipient);
+	outcome_fields(a, p, d);
 }
 
 int

@@ -1,6 +1,7 @@
 /*
  * main.c - the tlsgate command: run the filter, check a configuration
- * (-n), or answer what the policy would do to a session (-q).
+ * (-n), answer what the policy would do to a session (-q), or replay an
+ * audit log against a candidate policy (-r).
  */
 #include "config.h"
 
@@ -27,6 +28,7 @@
 #include "tlsgate/policy.h"
 #include "tlsgate/query.h"
 #include "tlsgate/reload.h"
+#include "tlsgate/replay.h"
 #include "tlsgate/snapshot.h"
 
 #ifndef SYSCONFDIR
@@ -34,7 +36,7 @@
 #endif
 
 #define EXIT_USAGE 2
-#define EXIT_NOT_ACCEPTED 3
+#define EXIT_NOT_ACCEPTED 3     /* -q: refused; -r: decisions would change */
 
 static const char *const default_config = SYSCONFDIR "/tlsgate/tlsgate.conf";
 
@@ -49,10 +51,17 @@ usage(FILE *out)
 	    "a session\n"
 	    "       tlsgate -q [-c FILE] -            one query per line from "
 	    "stdin\n"
+	    "       tlsgate -r POLICY [-c FILE] [-v] [LOG...]\n"
+	    "                                         what POLICY would have "
+	    "decided for\n"
+	    "                                         the sessions in the "
+	    "audit log\n"
 	    "       tlsgate -V | -h\n"
 	    "\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr too\n"
+	    "  -v       with -r: print every changed decision, list every "
+	    "group\n"
 	    "\n"
 	    "query keys: client= client_host= listener= sender= recipient= "
 	    "(repeatable)\n"
@@ -66,11 +75,14 @@ usage(FILE *out)
 	    "  SIGTERM and SIGHUP stop the filter\n"
 	    "\n"
 	    "exit status:\n"
-	    "  0  success (-n: no errors; -q: every stage accepted)\n"
-	    "  1  the configuration or the policy has errors, or the filter "
-	    "could not start\n"
+	    "  0  success (-n: no errors; -q: every stage accepted;\n"
+	    "     -r: no decision would change)\n"
+	    "  1  the configuration or the policy has errors, the filter "
+	    "could not start,\n"
+	    "     or -r could not read a log\n"
 	    "  2  usage error (bad option, bad query)\n"
-	    "  3  -q: a stage was rejected or tempfailed\n",
+	    "  3  -q: a stage was rejected or tempfailed; -r: decisions "
+	    "would change\n",
 	    default_config);
 }
 
@@ -100,8 +112,8 @@ check_not_root_by_default(const struct tlsgate_config *cfg,
  */
 static struct policy *
 load_all(const char *config_path, bool config_given, bool will_run,
-    struct tlsgate_config *cfg, struct policy_options *opts,
-    struct diag_list *diags)
+    const char *policy_path, struct tlsgate_config *cfg,
+    struct policy_options *opts, struct diag_list *diags)
 {
 	config_init(cfg);
 	/* Without -c, a missing default file means the built-in defaults. */
@@ -114,6 +126,15 @@ load_all(const char *config_path, bool config_given, bool will_run,
 	policy_options_init(opts);
 	opts->default_action = cfg->default_action;
 	opts->default_mode = cfg->mode;
+	if (policy_path != NULL) {
+		/*
+		 * A replay asks what the candidate would refuse: Mode monitor
+		 * in the configuration would make every answer an accept.  A
+		 * rule's own mode=monitor still counts.
+		 */
+		opts->default_mode = MODE_ENFORCE;
+		return policy_load_file(policy_path, opts, diags);
+	}
 	return policy_load_file(cfg->policy_file, opts, diags);
 }
 
@@ -189,6 +210,44 @@ run_query(const struct policy *p, int count, char **words)
 	}
 	accepted = query_run(p, &q, stdout);
 	return accepted ? EXIT_SUCCESS : EXIT_NOT_ACCEPTED;
+}
+
+/* -r: the logs named (stdin without any, or for "-"), then the summary. */
+static int
+run_replay(const struct policy *p, bool verbose, int count, char **logs)
+{
+	struct replay *r = replay_new(p, verbose, stdout, stderr);
+	int status = EXIT_SUCCESS;
+
+	if (r == NULL) {
+		fprintf(stderr, "tlsgate: out of memory\n");
+		return EXIT_FAILURE;
+	}
+	if (count == 0 && !replay_stream(r, "-", stdin))
+		status = EXIT_FAILURE;
+	for (int i = 0; i < count; i++) {
+		FILE *in = strcmp(logs[i], "-") == 0 ? stdin :
+		    fopen(logs[i], "r");
+
+		if (in == NULL) {
+			/* The other logs still count; the exit status says. */
+			fprintf(stderr, "tlsgate: %s: %s\n", logs[i],
+			    strerror(errno));
+			status = EXIT_FAILURE;
+			continue;
+		}
+		if (!replay_stream(r, logs[i], in))
+			status = EXIT_FAILURE;
+		if (in != stdin)
+			fclose(in);
+	}
+	replay_report(r, stdout);
+	if (fflush(stdout) != 0)
+		status = EXIT_FAILURE;
+	if (status == EXIT_SUCCESS && replay_change_count(r) > 0)
+		status = EXIT_NOT_ACCEPTED;
+	replay_free(r);
+	return status;
 }
 
 /* The filesystem path of a unix socket spec, or NULL for inet sockets. */
@@ -512,14 +571,15 @@ main(int argc, char **argv)
 {
 	const char *config_path = default_config;
 	bool config_given = false, foreground = false, check = false;
-	bool query = false;
+	bool query = false, verbose = false;
+	const char *replay_policy = NULL;
 	struct tlsgate_config cfg;
 	struct policy_options opts;
 	struct diag_list diags;
 	struct policy *p;
 	int opt, status;
 
-	while ((opt = getopt(argc, argv, "+c:fnqVh")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:fnqr:vVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -534,6 +594,12 @@ main(int argc, char **argv)
 		case 'q':
 			query = true;
 			break;
+		case 'r':
+			replay_policy = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
 		case 'V':
 			printf("tlsgate %s\n", PACKAGE_VERSION);
 			return EXIT_SUCCESS;
@@ -545,17 +611,27 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if ((check && query) || (!query && optind != argc) ||
+	if ((check && query) || (replay_policy != NULL && (check || query)) ||
+	    (verbose && replay_policy == NULL) ||
+	    (!query && replay_policy == NULL && optind != argc) ||
 	    (query && optind == argc)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 
 	diag_list_init(&diags);
-	/* -n checks what running would meet; -q runs no filter. */
-	p = load_all(config_path, config_given, !query, &cfg, &opts, &diags);
+	/* -n checks what running would meet; -q and -r run no filter. */
+	p = load_all(config_path, config_given, !query && replay_policy == NULL,
+	    replay_policy, &cfg, &opts, &diags);
 	if (check) {
 		status = run_check(p, &cfg, &diags);
+	} else if (replay_policy != NULL) {
+		diag_list_print(&diags, stderr);
+		if (p == NULL)
+			fprintf(stderr, "tlsgate: not replaying: the "
+			    "configuration or %s has errors\n", replay_policy);
+		status = p == NULL ? EXIT_FAILURE :
+		    run_replay(p, verbose, argc - optind, argv + optind);
 	} else if (query) {
 		diag_list_print(&diags, stderr);
 		status = p == NULL ? EXIT_FAILURE :

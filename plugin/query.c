@@ -255,24 +255,7 @@ print_decision(const struct policy *p, enum policy_stage stage,
 {
 	struct audit_line a;
 
-	audit_begin(&a, stage_name(stage), verdict_name(d->verdict));
-	if (recipient != NULL)
-		audit_fieldf(&a, "rcpt", "<%s>", recipient);
-	for (size_t i = 0; i < d->failure_count; i++) {
-		const struct rule_failure *rf = &d->failures[i];
-
-		if (rf->rule != DECISION_NO_RULE) {
-			const struct rule *r = policy_rule(p, rf->rule);
-
-			audit_fieldf(&a, "rule", "%s:%u", policy_file(p),
-			    r->line);
-			audit_field(&a, "require", rule_require_text(r));
-		}
-		audit_field(&a, "reason", rf->reason);
-	}
-	if (d->verdict != VERDICT_ACCEPT)
-		audit_fieldf(&a, "reply", "%s %s %s", d->code, d->ecode,
-		    d->text);
+	audit_outcome(&a, p, stage, recipient, d);
 	fprintf(out, "%s\n", a.buf);
 }
 

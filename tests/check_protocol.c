@@ -992,7 +992,10 @@ START_TEST(test_audit_line)
 	free(want);
 	free(line);
 
-	/* A Sendmail session with a certificate: DN, verify, fingerprint. */
+	/*
+	 * A Sendmail session with a certificate: DN, verify, fingerprint.
+	 * It sends no {client_resolve}, so the name is marked unverified.
+	 */
 	sendmail_mail(&m, "TLSv1.3", "256", "OK",
 	    "/O=Partner+20Inc/CN=other.partner.example",
 	    "other.partner.example", FP_OTHER);
@@ -1000,7 +1003,8 @@ START_TEST(test_audit_line)
 	ck_assert_str_eq(reply, "550 5.7.1 " NOT_AUTHORIZED);
 	line = EXPECT_LOG(&d, "5C1a9xQ2: reject");
 	if (asprintf(&want, "5C1a9xQ2: reject stage=mail "
-	    "client=client.example.net[192.0.2.7] listener=mx "
+	    "client=client.example.net[192.0.2.7] host_verified=no "
+	    "listener=mx "
 	    "sender=<a@sender.example> tls=TLSv1.3 "
 	    "cipher=TLS_AES_256_GCM_SHA384 bits=256 verify=OK "
 	    "subject=\"/O=Partner Inc/CN=other.partner.example\" "

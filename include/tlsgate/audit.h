@@ -23,6 +23,13 @@ void audit_decision(struct audit_line *a, const struct policy *p,
     const struct audit_session *s, enum policy_stage stage,
     const struct decision *d);
 
+/*
+ * Builds "STAGE: VERDICT [rcpt=<R>] rule=... reason=... reply=...": a
+ * decision without the session's facts, as -q and -r print it.
+ */
+void audit_outcome(struct audit_line *a, const struct policy *p,
+    enum policy_stage stage, const char *recipient, const struct decision *d);
+
 /* The syslog priority of a decision: LOG_INFO for accept, else LOG_NOTICE. */
 int audit_priority(const struct decision *d);
 

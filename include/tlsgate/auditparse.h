@@ -1,0 +1,71 @@
+/*
+ * auditparse.h - reading tlsgate's audit lines back out of a syslog file
+ * (DESIGN section 5), for "tlsgate -r".
+ *
+ * A syslog line is "TIMESTAMP HOST TAG: MESSAGE"; it belongs to tlsgate
+ * when its tag is "tlsgate" or "tlsgate[PID]".  An audit message is
+ * "QUEUEID: VERDICT key=value ...", written by log.c's audit_field: a
+ * value is bare, or quoted with \" \\ and \xHH escapes.  Values are
+ * unescaped into a scratch buffer of the caller's; the line is left as it
+ * was, to be shown again.
+ */
+#ifndef TLSGATE_AUDITPARSE_H
+#define TLSGATE_AUDITPARSE_H
+
+#include <stddef.h>
+
+#include "tlsgate/evaluate.h"
+
+/* A value as logged, unescaped; it may hold NUL bytes (from \x00). */
+struct audit_value {
+	char *text;             /* NULL: the field was not in the line */
+	size_t len;
+};
+
+struct audit_record {
+	const char *message;    /* the tlsgate message, as logged */
+	size_t message_len;
+	const char *queue_id;
+	enum verdict verdict;
+	enum policy_stage stage;
+	struct audit_value client;      /* "name[addr]" */
+	struct audit_value client_name; /* parts of client */
+	struct audit_value client_addr;
+	struct audit_value client_host; /* only when it differs from the name */
+	struct audit_value host_verified;
+	struct audit_value mta;
+	struct audit_value listener;
+	struct audit_value sender;      /* "<a@b>" */
+	struct audit_value rcpt;
+	struct audit_value tls;
+	struct audit_value cipher;
+	struct audit_value bits;
+	struct audit_value verify;
+	struct audit_value subject;
+	struct audit_value subject_cn;
+	struct audit_value issuer;
+	struct audit_value issuer_cn;
+	struct audit_value fingerprint;
+	struct audit_value rules[DECISION_MAX_RULES];   /* "FILE:LINE" */
+	size_t rule_count;
+	struct audit_value reply;       /* "530 5.7.0 Must issue ..." */
+};
+
+enum audit_line_kind {
+	AUDIT_LINE_OTHER_PROGRAM,       /* not tlsgate's */
+	AUDIT_LINE_OTHER_MESSAGE,       /* tlsgate's, but no decision */
+	AUDIT_LINE_DECISION,            /* *record filled */
+	AUDIT_LINE_MALFORMED,           /* tlsgate's decision, unreadable */
+	AUDIT_LINE_CUT,                 /* a value or the line was cut */
+};
+
+/*
+ * Classifies one line (without its newline, len bytes) and, for a
+ * decision, fills *record with pointers into line and into scratch, which
+ * must hold len + 1 bytes.  For MALFORMED and CUT, *why says what is
+ * wrong.
+ */
+enum audit_line_kind audit_parse_line(const char *line, size_t len,
+    char *scratch, struct audit_record *record, const char **why);
+
+#endif

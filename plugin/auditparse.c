@@ -1,0 +1,302 @@
+/*
+ * auditparse.c - finds tlsgate's audit lines in a syslog file and splits
+ * them into their fields, undoing log.c's quoting (auditparse.h).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "tlsgate/auditparse.h"
+#include "tlsgate/log.h"
+#include "tlsgate/xtext.h"
+
+/* Where the message starts when the line's tag is tlsgate's, else NULL. */
+static const char *
+tlsgate_message(const char *line, size_t len)
+{
+	const char *end = line + len;
+	const char *colon = memchr(line, ':', len);
+	const char *tag;
+
+	/* The tag ends at the first ": "; a timestamp's colons have digits. */
+	while (colon != NULL && colon + 1 < end && colon[1] != ' ')
+		colon = memchr(colon + 1, ':', (size_t)(end - colon - 1));
+	if (colon == NULL || colon + 1 >= end)
+		return NULL;
+	tag = colon;
+	while (tag > line && tag[-1] != ' ' && tag[-1] != '>')
+		tag--;
+	if ((size_t)(colon - tag) < 7 || memcmp(tag, "tlsgate", 7) != 0)
+		return NULL;
+	if (colon - tag > 7) {
+		const char *p = tag + 7;
+
+		if (*p++ != '[' || colon[-1] != ']' || p == colon - 1)
+			return NULL;
+		for (; p < colon - 1; p++)
+			if (*p < '0' || *p > '9')
+				return NULL;
+	}
+	return colon + 2;
+}
+
+struct cursor {
+	const char *p;
+	const char *end;
+	char *out;              /* next free byte of the scratch buffer */
+};
+
+enum value_status { VALUE_OK, VALUE_BAD, VALUE_CUT };
+
+/*
+ * Reads one value (bare up to a space, or quoted) into the scratch
+ * buffer, NUL-terminated.  A quoted value ends the field or is followed
+ * by the byte "follow" (the ":" after a queue id).
+ */
+static enum value_status
+read_value(struct cursor *c, struct audit_value *v, char follow,
+    const char **why)
+{
+	char *start = c->out;
+
+	if (c->p < c->end && *c->p == '"') {
+		c->p++;
+		for (;;) {
+			if (c->p >= c->end) {
+				/* Only a cut line leaves a quote open. */
+				if (c->out - start >= 3 &&
+				    memcmp(c->out - 3, "...", 3) == 0) {
+					*why = "the line was cut at its length "
+					    "limit";
+					return VALUE_CUT;
+				}
+				*why = "unterminated quoted value";
+				return VALUE_BAD;
+			}
+			if (*c->p == '"') {
+				c->p++;
+				break;
+			}
+			if (*c->p != '\\') {
+				*c->out++ = *c->p++;
+				continue;
+			}
+			if (c->p + 1 < c->end &&
+			    (c->p[1] == '"' || c->p[1] == '\\')) {
+				*c->out++ = c->p[1];
+				c->p += 2;
+			} else if (c->p + 3 < c->end && c->p[1] == 'x' &&
+			    hex_digit_value(c->p[2]) >= 0 &&
+			    hex_digit_value(c->p[3]) >= 0) {
+				*c->out++ = (char)(hex_digit_value(c->p[2]) * 16 +
+				    hex_digit_value(c->p[3]));
+				c->p += 4;
+			} else {
+				*why = "bad escape in a quoted value";
+				return VALUE_BAD;
+			}
+		}
+		if (c->p < c->end && *c->p != ' ' && *c->p != follow) {
+			*why = "text after a quoted value";
+			return VALUE_BAD;
+		}
+		/* audit_field cut the value at AUDIT_VALUE_MAX and said so. */
+		if (c->out - start == AUDIT_VALUE_MAX + 3 &&
+		    memcmp(c->out - 3, "...", 3) == 0) {
+			*why = "a value was cut at its length limit";
+			*c->out++ = '\0';
+			return VALUE_CUT;
+		}
+	} else {
+		while (c->p < c->end && *c->p != ' ' && *c->p != follow)
+			*c->out++ = *c->p++;
+	}
+	v->text = start;
+	v->len = (size_t)(c->out - start);
+	*c->out++ = '\0';
+	return VALUE_OK;
+}
+
+static bool
+value_is(const struct audit_value *v, const char *text)
+{
+	return v->text != NULL && v->len == strlen(text) &&
+	    memcmp(v->text, text, v->len) == 0;
+}
+
+static bool
+parse_verdict(const char *word, size_t len, enum verdict *out)
+{
+	static const enum verdict all[] = {
+		VERDICT_ACCEPT, VERDICT_REJECT, VERDICT_TEMPFAIL,
+		VERDICT_WOULD_REJECT, VERDICT_WOULD_TEMPFAIL,
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) {
+		const char *name = verdict_name(all[i]);
+
+		if (strlen(name) == len && memcmp(name, word, len) == 0) {
+			*out = all[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The field a key fills, or NULL for a key this version does not know. */
+static struct audit_value *
+field_for(struct audit_record *r, const char *key, size_t len,
+    struct audit_value *stage)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} fields[] = {
+		{ "client", offsetof(struct audit_record, client) },
+		{ "client_host", offsetof(struct audit_record, client_host) },
+		{ "host_verified", offsetof(struct audit_record, host_verified) },
+		{ "mta", offsetof(struct audit_record, mta) },
+		{ "listener", offsetof(struct audit_record, listener) },
+		{ "sender", offsetof(struct audit_record, sender) },
+		{ "rcpt", offsetof(struct audit_record, rcpt) },
+		{ "tls", offsetof(struct audit_record, tls) },
+		{ "cipher", offsetof(struct audit_record, cipher) },
+		{ "bits", offsetof(struct audit_record, bits) },
+		{ "verify", offsetof(struct audit_record, verify) },
+		{ "subject", offsetof(struct audit_record, subject) },
+		{ "subject_cn", offsetof(struct audit_record, subject_cn) },
+		{ "issuer", offsetof(struct audit_record, issuer) },
+		{ "issuer_cn", offsetof(struct audit_record, issuer_cn) },
+		{ "fingerprint", offsetof(struct audit_record, fingerprint) },
+		{ "reply", offsetof(struct audit_record, reply) },
+	};
+
+	if (len == 5 && memcmp(key, "stage", 5) == 0)
+		return stage;
+	if (len == 4 && memcmp(key, "rule", 4) == 0)
+		return r->rule_count < DECISION_MAX_RULES ?
+		    &r->rules[r->rule_count++] : NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++)
+		if (strlen(fields[i].key) == len &&
+		    memcmp(fields[i].key, key, len) == 0)
+			return (struct audit_value *)(void *)((char *)r +
+			    fields[i].offset);
+	return NULL;
+}
+
+/* "name[addr]": the address is what follows the last "[". */
+static bool
+split_client(struct audit_record *r)
+{
+	char *open;
+
+	if (r->client.len < 2 || r->client.text[r->client.len - 1] != ']')
+		return false;
+	open = r->client.text + r->client.len - 1;
+	while (open > r->client.text && *open != '[')
+		open--;
+	if (*open != '[')
+		return false;
+	r->client_name.text = r->client.text;
+	r->client_name.len = (size_t)(open - r->client.text);
+	r->client_addr.text = open + 1;
+	r->client_addr.len = r->client.len - r->client_name.len - 2;
+	return true;
+}
+
+static enum audit_line_kind
+check_record(struct audit_record *r, const struct audit_value *stage,
+    const char **why)
+{
+	if (value_is(stage, "mail")) {
+		r->stage = STAGE_MAIL;
+	} else if (value_is(stage, "rcpt")) {
+		r->stage = STAGE_RCPT;
+	} else {
+		*why = stage->text == NULL ? "no stage=" : "stage= is neither "
+		    "mail nor rcpt";
+		return AUDIT_LINE_MALFORMED;
+	}
+	if (r->client.text == NULL || !split_client(r)) {
+		*why = r->client.text == NULL ? "no client=" :
+		    "client= is not NAME[ADDRESS]";
+		return AUDIT_LINE_MALFORMED;
+	}
+	if (r->tls.text == NULL) {
+		*why = "no tls=";
+		return AUDIT_LINE_MALFORMED;
+	}
+	if (r->sender.text == NULL) {
+		*why = "no sender=";
+		return AUDIT_LINE_MALFORMED;
+	}
+	if (r->stage == STAGE_RCPT && r->rcpt.text == NULL) {
+		*why = "no rcpt= at stage=rcpt";
+		return AUDIT_LINE_MALFORMED;
+	}
+	if (r->verdict != VERDICT_ACCEPT && r->reply.text == NULL) {
+		*why = "no reply= for a refusal";
+		return AUDIT_LINE_MALFORMED;
+	}
+	return AUDIT_LINE_DECISION;
+}
+
+enum audit_line_kind
+audit_parse_line(const char *line, size_t len, char *scratch,
+    struct audit_record *r, const char **why)
+{
+	const char *message = tlsgate_message(line, len);
+	struct cursor c;
+	struct audit_value queue_id, stage = { NULL, 0 };
+	const char *word;
+	enum value_status status;
+
+	if (message == NULL)
+		return AUDIT_LINE_OTHER_PROGRAM;
+	memset(r, 0, sizeof(*r));
+	r->message = message;
+	r->message_len = (size_t)(line + len - message);
+	c.p = message;
+	c.end = line + len;
+	c.out = scratch;
+
+	/* "QUEUEID: VERDICT": anything else is one of tlsgate's other lines. */
+	if (read_value(&c, &queue_id, ':', why) != VALUE_OK ||
+	    queue_id.len == 0 || c.end - c.p < 2 || c.p[0] != ':' ||
+	    c.p[1] != ' ')
+		return AUDIT_LINE_OTHER_MESSAGE;
+	r->queue_id = queue_id.text;
+	c.p += 2;
+	word = c.p;
+	while (c.p < c.end && *c.p != ' ')
+		c.p++;
+	if (!parse_verdict(word, (size_t)(c.p - word), &r->verdict))
+		return AUDIT_LINE_OTHER_MESSAGE;
+
+	while (c.p < c.end) {
+		const char *key;
+		struct audit_value *field, ignored;
+
+		c.p++;          /* the space */
+		key = c.p;
+		while (c.p < c.end && *c.p != '=' && *c.p != ' ')
+			c.p++;
+		if (c.p >= c.end || *c.p != '=') {
+			if (c.p - key == 3 && memcmp(key, "...", 3) == 0) {
+				*why = "the line was cut at its length limit";
+				return AUDIT_LINE_CUT;
+			}
+			*why = "a word that is not key=value";
+			return AUDIT_LINE_MALFORMED;
+		}
+		field = field_for(r, key, (size_t)(c.p - key), &stage);
+		c.p++;
+		status = read_value(&c, field != NULL ? field : &ignored, ' ',
+		    why);
+		if (status == VALUE_CUT)
+			return AUDIT_LINE_CUT;
+		if (status == VALUE_BAD)
+			return AUDIT_LINE_MALFORMED;
+	}
+	return check_record(r, &stage, why);
+}

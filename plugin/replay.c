@@ -1,0 +1,628 @@
+/*
+ * replay.c - "tlsgate -r": decides the sessions of an audit log again
+ * against a candidate policy and counts what would change (replay.h).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tlsgate/audit.h"
+#include "tlsgate/auditparse.h"
+#include "tlsgate/evaluate.h"
+#include "tlsgate/replay.h"
+#include "tlsgate/xtext.h"
+
+/* Groups listed in the summary unless -v asks for all of them. */
+#define GROUP_LIMIT 20
+/* Unreadable lines reported one by one; the rest only counted. */
+#define PROBLEM_LIMIT 10
+
+enum effect { EFFECT_ACCEPT, EFFECT_REJECT, EFFECT_TEMPFAIL };
+
+enum change {
+	CHANGE_ACCEPT_REJECT,
+	CHANGE_ACCEPT_TEMPFAIL,
+	CHANGE_REJECT_ACCEPT,
+	CHANGE_TEMPFAIL_ACCEPT,
+	CHANGE_REJECT_TEMPFAIL,
+	CHANGE_TEMPFAIL_REJECT,
+	CHANGE_REPLY_CODE,
+	CHANGE_KINDS
+};
+
+static const char *const change_names[CHANGE_KINDS] = {
+	"accept -> reject",
+	"accept -> tempfail",
+	"reject -> accept",
+	"tempfail -> accept",
+	"reject -> tempfail",
+	"tempfail -> reject",
+	"other reply code",
+};
+
+/* A count per text: clients, domains, rules. */
+struct tally_entry {
+	char *key;
+	unsigned long count;
+};
+
+struct tally {
+	const char *title;
+	struct tally_entry *slots;
+	size_t size;            /* a power of two */
+	size_t used;
+	bool out_of_memory;
+};
+
+enum group { GROUP_CLIENT, GROUP_SENDER, GROUP_RECIPIENT, GROUP_NEW_RULE,
+	GROUP_OLD_RULE, GROUPS };
+
+static const char *const group_titles[GROUPS] = {
+	"by client",
+	"by sender domain",
+	"by recipient domain",
+	"by rule of the candidate policy (decisions it refuses differently)",
+	"by recorded rule (refusals that would be lifted)",
+};
+
+struct replay {
+	const struct policy *policy;
+	bool verbose;
+	FILE *out;
+	FILE *err;
+	char *scratch;
+	size_t scratch_size;
+	unsigned long lines;
+	unsigned long other_programs;
+	unsigned long other_messages;
+	unsigned long malformed;
+	unsigned long cut;
+	unsigned long problems_shown;
+	unsigned long mail_decisions;
+	unsigned long rcpt_decisions;
+	unsigned long changes[CHANGE_KINDS];
+	unsigned long change_total;
+	unsigned long refused_at_mail;  /* recipients newly refused at MAIL */
+	struct tally groups[GROUPS];
+};
+
+static uint64_t
+hash_text(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static bool
+tally_grow(struct tally *t)
+{
+	size_t size = t->size == 0 ? 64 : t->size * 2;
+	struct tally_entry *slots = calloc(size, sizeof(*slots));
+
+	if (slots == NULL)
+		return false;
+	for (size_t i = 0; i < t->size; i++) {
+		size_t j;
+
+		if (t->slots[i].key == NULL)
+			continue;
+		j = (size_t)hash_text(t->slots[i].key) & (size - 1);
+		while (slots[j].key != NULL)
+			j = (j + 1) & (size - 1);
+		slots[j] = t->slots[i];
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->size = size;
+	return true;
+}
+
+static void
+tally_add(struct tally *t, const char *key)
+{
+	size_t i;
+
+	if (t->used * 2 >= t->size && !tally_grow(t)) {
+		t->out_of_memory = true;
+		return;
+	}
+	i = (size_t)hash_text(key) & (t->size - 1);
+	while (t->slots[i].key != NULL) {
+		if (strcmp(t->slots[i].key, key) == 0) {
+			t->slots[i].count++;
+			return;
+		}
+		i = (i + 1) & (t->size - 1);
+	}
+	t->slots[i].key = strdup(key);
+	if (t->slots[i].key == NULL) {
+		t->out_of_memory = true;
+		return;
+	}
+	t->slots[i].count = 1;
+	t->used++;
+}
+
+static void
+tally_free(struct tally *t)
+{
+	for (size_t i = 0; i < t->size; i++)
+		free(t->slots[i].key);
+	free(t->slots);
+}
+
+struct replay *
+replay_new(const struct policy *candidate, bool verbose, FILE *out, FILE *err)
+{
+	struct replay *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->policy = candidate;
+	r->verbose = verbose;
+	r->out = out;
+	r->err = err;
+	for (size_t g = 0; g < GROUPS; g++)
+		r->groups[g].title = group_titles[g];
+	return r;
+}
+
+void
+replay_free(struct replay *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t g = 0; g < GROUPS; g++)
+		tally_free(&r->groups[g]);
+	free(r->scratch);
+	free(r);
+}
+
+/* The macros rebuilt from one line; the strings it made are its own. */
+struct line_macros {
+	struct tls_macros m;
+	char *owned[4];
+	size_t owned_count;
+};
+
+static const char *
+encoded(struct line_macros *lm, const struct audit_value *v)
+{
+	char *s;
+
+	if (v->text == NULL)
+		return NULL;
+	s = xtext_encode(v->text, v->len);
+	if (s != NULL)
+		lm->owned[lm->owned_count++] = s;
+	return s;
+}
+
+static enum mta_flavour
+record_mta(const struct audit_record *rec)
+{
+	if (rec->mta.text != NULL) {
+		if (strcmp(rec->mta.text, "sendmail") == 0)
+			return MTA_SENDMAIL;
+		if (strcmp(rec->mta.text, "postfix") == 0)
+			return MTA_POSTFIX;
+		return MTA_UNKNOWN;
+	}
+	/* audit.c logs verify= from Sendmail only, and mta= when in doubt. */
+	return rec->verify.text != NULL ? MTA_SENDMAIL : MTA_POSTFIX;
+}
+
+/*
+ * The macros the MTA sent, as far as the line tells them.  Sendmail's DNs
+ * and CNs were logged decoded, so they are xtext-encoded again; a CN
+ * logged without its own field is the DN's, and tls_facts_from_macros
+ * finds it there as it did when the line was written.  False when memory
+ * runs out.
+ */
+static bool
+record_macros(const struct audit_record *rec, enum mta_flavour mta,
+    struct line_macros *lm)
+{
+	struct tls_macros *m = &lm->m;
+
+	memset(lm, 0, sizeof(*lm));
+	m->tls_version = rec->tls.text;
+	m->cipher = rec->cipher.text;
+	m->cipher_bits = rec->bits.text;
+	if (mta == MTA_POSTFIX) {
+		m->cert_subject = rec->subject_cn.text;
+		m->cert_issuer = rec->issuer_cn.text;
+		return true;
+	}
+	m->verify = rec->verify.text;
+	if ((rec->subject.text != NULL &&
+	    (m->cert_subject = encoded(lm, &rec->subject)) == NULL) ||
+	    (rec->issuer.text != NULL &&
+	    (m->cert_issuer = encoded(lm, &rec->issuer)) == NULL) ||
+	    (rec->subject_cn.text != NULL &&
+	    (m->cn_subject = encoded(lm, &rec->subject_cn)) == NULL) ||
+	    (rec->issuer_cn.text != NULL &&
+	    (m->cn_issuer = encoded(lm, &rec->issuer_cn)) == NULL))
+		return false;
+	/* Logged as "ALG:HEX"; Sendmail sends the hex pairs alone. */
+	if (rec->fingerprint.text != NULL) {
+		const char *colon = strchr(rec->fingerprint.text, ':');
+
+		m->cert_fp = colon != NULL ? colon + 1 : rec->fingerprint.text;
+	}
+	return true;
+}
+
+/* The verified client name, as audit.c marked it. */
+static const char *
+record_host(const struct audit_record *rec, char *buf, size_t size)
+{
+	const struct audit_value *name = &rec->client_name;
+
+	if (rec->client_host.text != NULL)
+		return rec->client_host.text;
+	if (rec->host_verified.text != NULL || name->len == 0 ||
+	    name->len >= size || name->text[0] == '[' ||
+	    (name->len == 7 && strncasecmp(name->text, "unknown", 7) == 0))
+		return NULL;
+	memcpy(buf, name->text, name->len);
+	buf[name->len] = '\0';
+	return buf;
+}
+
+static enum effect
+verdict_effect(enum verdict v)
+{
+	switch (v) {
+	case VERDICT_REJECT:
+		return EFFECT_REJECT;
+	case VERDICT_TEMPFAIL:
+		return EFFECT_TEMPFAIL;
+	default:
+		return EFFECT_ACCEPT;
+	}
+}
+
+/* The kind of change from the recorded decision to the new one, or -1. */
+static int
+classify(const struct audit_record *rec, const struct decision *d)
+{
+	enum effect was = verdict_effect(rec->verdict);
+	enum effect now = verdict_effect(d->verdict);
+	static const int table[3][3] = {
+		/* now: accept, reject, tempfail */
+		{ -1, CHANGE_ACCEPT_REJECT, CHANGE_ACCEPT_TEMPFAIL },
+		{ CHANGE_REJECT_ACCEPT, -1, CHANGE_REJECT_TEMPFAIL },
+		{ CHANGE_TEMPFAIL_ACCEPT, CHANGE_TEMPFAIL_REJECT, -1 },
+	};
+	char now_code[16];
+
+	if (table[was][now] >= 0 || was == EFFECT_ACCEPT)
+		return table[was][now];
+	/* Both refused: compare "CODE ECODE", the start of the reply. */
+	snprintf(now_code, sizeof(now_code), "%s %s ", d->code, d->ecode);
+	if (strncmp(rec->reply.text, now_code, strlen(now_code)) != 0)
+		return CHANGE_REPLY_CODE;
+	return -1;
+}
+
+/* "example.net" of "<a@Example.NET>", lower case; "<>" for the null sender. */
+static void
+domain_of(const struct audit_value *address, char *buf, size_t size)
+{
+	const char *at = memchr(address->text, '@', address->len);
+	size_t n;
+
+	if (address->len <= 2 || address->text[0] != '<') {
+		snprintf(buf, size, address->len == 2 ? "<>" : "(no domain)");
+		return;
+	}
+	if (at == NULL) {
+		snprintf(buf, size, "(no domain)");
+		return;
+	}
+	at++;
+	n = (size_t)(address->text + address->len - at);
+	if (n > 0 && at[n - 1] == '>')
+		n--;
+	if (n >= size)
+		n = size - 1;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)at[i]);
+	buf[n] = '\0';
+}
+
+/*
+ * Counts a changed decision in the groups it belongs to; at_recipient: a
+ * recipient refused with its MAIL, whose line counts everything else.
+ */
+static void
+count_groups(struct replay *r, const struct audit_record *rec,
+    const struct decision *d, bool at_recipient)
+{
+	char text[1100];
+
+	if (rec->stage == STAGE_RCPT) {
+		domain_of(&rec->rcpt, text, sizeof(text));
+		tally_add(&r->groups[GROUP_RECIPIENT], text);
+	}
+	/* A recipient lost at MAIL: the MAIL line counts the rest. */
+	if (at_recipient)
+		return;
+	tally_add(&r->groups[GROUP_CLIENT], rec->client.text);
+	domain_of(&rec->sender, text, sizeof(text));
+	tally_add(&r->groups[GROUP_SENDER], text);
+	if (d->verdict == VERDICT_REJECT || d->verdict == VERDICT_TEMPFAIL) {
+		const struct rule_failure *f = &d->failures[d->primary];
+
+		if (f->rule == DECISION_NO_RULE)
+			snprintf(text, sizeof(text), "(no rule: %s)",
+			    f->reason);
+		else
+			snprintf(text, sizeof(text), "%s:%u",
+			    policy_file(r->policy),
+			    policy_rule(r->policy, f->rule)->line);
+		tally_add(&r->groups[GROUP_NEW_RULE], text);
+		return;
+	}
+	for (size_t i = 0; i < rec->rule_count; i++)
+		tally_add(&r->groups[GROUP_OLD_RULE], rec->rules[i].text);
+	if (rec->rule_count == 0)
+		tally_add(&r->groups[GROUP_OLD_RULE], "(no rule)");
+}
+
+static void
+show_change(struct replay *r, const char *name, unsigned long number,
+    const struct audit_record *rec, const char *what, enum policy_stage stage,
+    const struct decision *d)
+{
+	struct audit_line a;
+
+	audit_outcome(&a, r->policy, stage,
+	    stage == STAGE_RCPT ? rec->rcpt.text : NULL, d);
+	fprintf(r->out, "%s:%lu: %s\n  was: %.*s\n  now: %s\n", name, number,
+	    what, (int)rec->message_len, rec->message, a.buf);
+}
+
+static void
+problem(struct replay *r, const char *name, unsigned long number,
+    const char *what, const char *why)
+{
+	if (r->problems_shown++ < PROBLEM_LIMIT)
+		fprintf(r->err, "tlsgate: %s:%lu: %s: %s\n", name, number, what,
+		    why);
+}
+
+/* Decides the recorded session again and counts the difference. */
+static void
+replay_record(struct replay *r, const char *name, unsigned long number,
+    struct audit_record *rec)
+{
+	struct line_macros lm;
+	struct facts f;
+	struct decision d;
+	char host[1100];
+	enum mta_flavour mta = record_mta(rec);
+	bool facts_ok;
+	int kind;
+
+	facts_init(&f);
+	f.mta = mta;
+	{
+		char addr[64];
+
+		if (rec->client_addr.len < sizeof(addr)) {
+			memcpy(addr, rec->client_addr.text, rec->client_addr.len);
+			addr[rec->client_addr.len] = '\0';
+			f.client_addr_known = ip_addr_parse(addr, &f.client_addr);
+		}
+	}
+	f.client_host = record_host(rec, host, sizeof(host));
+	f.listener = rec->listener.text;
+	f.sender = envelope_address(rec->sender.text);
+
+	if (strcmp(rec->tls.text, "unknown") == 0) {
+		tls_facts_unknown(&f.tls);
+		facts_ok = true;
+		memset(&lm, 0, sizeof(lm));
+	} else {
+		if (strcmp(rec->tls.text, "none") == 0)
+			rec->tls.text = NULL;
+		facts_ok = record_macros(rec, mta, &lm) &&
+		    tls_facts_from_macros(&f.tls, mta, &lm.m);
+	}
+	if (!facts_ok) {
+		problem(r, name, number, "not replayed", "out of memory");
+		goto done;
+	}
+
+	policy_evaluate(r->policy, &f, STAGE_MAIL, &d);
+	if (rec->stage == STAGE_MAIL) {
+		r->mail_decisions++;
+		kind = classify(rec, &d);
+		if (kind >= 0) {
+			r->changes[kind]++;
+			r->change_total++;
+			count_groups(r, rec, &d, false);
+			if (r->verbose)
+				show_change(r, name, number, rec,
+				    change_names[kind], STAGE_MAIL, &d);
+		}
+		goto done;
+	}
+
+	r->rcpt_decisions++;
+	if (verdict_effect(d.verdict) != EFFECT_ACCEPT) {
+		/* Its MAIL line carries the change; the recipient is lost. */
+		if (verdict_effect(rec->verdict) == EFFECT_ACCEPT) {
+			r->refused_at_mail++;
+			count_groups(r, rec, &d, true);
+			if (r->verbose)
+				show_change(r, name, number, rec,
+				    "accept -> refused at MAIL", STAGE_MAIL,
+				    &d);
+		}
+		goto done;
+	}
+	f.recipient = envelope_address(rec->rcpt.text);
+	policy_evaluate(r->policy, &f, STAGE_RCPT, &d);
+	kind = classify(rec, &d);
+	if (kind >= 0) {
+		r->changes[kind]++;
+		r->change_total++;
+		count_groups(r, rec, &d, false);
+		if (r->verbose)
+			show_change(r, name, number, rec, change_names[kind],
+			    STAGE_RCPT, &d);
+	}
+done:
+	tls_facts_free(&f.tls);
+	for (size_t i = 0; i < lm.owned_count; i++)
+		free(lm.owned[i]);
+}
+
+void
+replay_line(struct replay *r, const char *name, unsigned long number,
+    const char *line, size_t len)
+{
+	struct audit_record rec;
+	const char *why = NULL;
+
+	r->lines++;
+	if (r->scratch_size < len + 1) {
+		size_t size = len + 1 > 2 * r->scratch_size ? len + 1 :
+		    2 * r->scratch_size;
+		char *scratch = realloc(r->scratch, size);
+
+		if (scratch == NULL) {
+			r->malformed++;
+			problem(r, name, number, "not replayed",
+			    "out of memory");
+			return;
+		}
+		r->scratch = scratch;
+		r->scratch_size = size;
+	}
+	switch (audit_parse_line(line, len, r->scratch, &rec, &why)) {
+	case AUDIT_LINE_OTHER_PROGRAM:
+		r->other_programs++;
+		return;
+	case AUDIT_LINE_OTHER_MESSAGE:
+		r->other_messages++;
+		return;
+	case AUDIT_LINE_MALFORMED:
+		r->malformed++;
+		problem(r, name, number, "malformed tlsgate line", why);
+		return;
+	case AUDIT_LINE_CUT:
+		r->cut++;
+		problem(r, name, number, "not replayed", why);
+		return;
+	case AUDIT_LINE_DECISION:
+		replay_record(r, name, number, &rec);
+		return;
+	}
+}
+
+bool
+replay_stream(struct replay *r, const char *name, FILE *in)
+{
+	char *line = NULL;
+	size_t size = 0;
+	ssize_t len;
+	unsigned long number = 0;
+	bool ok;
+
+	while ((len = getline(&line, &size, in)) != -1) {
+		number++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		replay_line(r, name, number, line, (size_t)len);
+	}
+	ok = !ferror(in);
+	if (!ok)
+		fprintf(r->err, "tlsgate: %s: %s\n", name, strerror(errno));
+	free(line);
+	return ok;
+}
+
+static int
+by_count_then_key(const void *a, const void *b)
+{
+	const struct tally_entry *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static void
+report_group(const struct tally *t, bool all, FILE *out)
+{
+	struct tally_entry *sorted;
+	size_t n = 0;
+
+	fprintf(out, "%s:\n", t->title);
+	if (t->used == 0) {
+		fprintf(out, "  (none)\n");
+		return;
+	}
+	sorted = malloc(t->used * sizeof(*sorted));
+	if (sorted == NULL) {
+		fprintf(out, "  (out of memory)\n");
+		return;
+	}
+	for (size_t i = 0; i < t->size; i++)
+		if (t->slots[i].key != NULL)
+			sorted[n++] = t->slots[i];
+	qsort(sorted, n, sizeof(*sorted), by_count_then_key);
+	for (size_t i = 0; i < n && (all || i < GROUP_LIMIT); i++)
+		fprintf(out, "  %8lu  %s\n", sorted[i].count, sorted[i].key);
+	if (!all && n > GROUP_LIMIT)
+		fprintf(out, "  (%zu more; -v lists all)\n", n - GROUP_LIMIT);
+	if (t->out_of_memory)
+		fprintf(out, "  (incomplete: out of memory)\n");
+	free(sorted);
+}
+
+void
+replay_report(const struct replay *r, FILE *out)
+{
+	if (r->problems_shown > PROBLEM_LIMIT)
+		fprintf(r->err, "tlsgate: %lu more unreadable lines not "
+		    "shown\n", r->problems_shown - PROBLEM_LIMIT);
+	fprintf(out, "replayed against %s (%zu rules)\n",
+	    policy_file(r->policy), policy_rule_count(r->policy));
+	fprintf(out, "lines read: %lu\n", r->lines);
+	fprintf(out, "  other programs: %lu\n", r->other_programs);
+	fprintf(out, "  other tlsgate messages: %lu\n", r->other_messages);
+	fprintf(out, "  malformed tlsgate lines: %lu\n", r->malformed);
+	fprintf(out, "  cut by the log, not replayed: %lu\n", r->cut);
+	fprintf(out, "decisions replayed: %lu\n",
+	    r->mail_decisions + r->rcpt_decisions);
+	fprintf(out, "  sessions (MAIL): %lu\n", r->mail_decisions);
+	fprintf(out, "  recipients (RCPT): %lu\n", r->rcpt_decisions);
+	fprintf(out, "decisions that would change: %lu\n", r->change_total);
+	for (size_t k = 0; k < CHANGE_KINDS; k++)
+		fprintf(out, "  %s: %lu\n", change_names[k], r->changes[k]);
+	fprintf(out, "recipients refused at MAIL that were accepted: %lu\n",
+	    r->refused_at_mail);
+	for (size_t g = 0; g < GROUPS; g++)
+		report_group(&r->groups[g], r->verbose, out);
+}
+
+unsigned long
+replay_change_count(const struct replay *r)
+{
+	return r->change_total + r->refused_at_mail;
+}
