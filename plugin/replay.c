@@ -607,7 +607,7 @@ replay_report(const struct replay *r, FILE *out)
 	fprintf(out, "  other programs: %lu\n", r->other_programs);
 	fprintf(out, "  other tlsgate messages: %lu\n", r->other_messages);
 	fprintf(out, "  malformed tlsgate lines: %lu\n", r->malformed);
-	fprintf(out, "  cut by the log, not replayed: %lu\n", r->cut);
+	fprintf(out, "  cut, not replayed: %lu\n", r->cut);
 	fprintf(out, "decisions replayed: %lu\n",
 	    r->mail_decisions + r->rcpt_decisions);
 	fprintf(out, "  sessions (MAIL): %lu\n", r->mail_decisions);
@@ -615,7 +615,7 @@ replay_report(const struct replay *r, FILE *out)
 	fprintf(out, "decisions that would change: %lu\n", r->change_total);
 	for (size_t k = 0; k < CHANGE_KINDS; k++)
 		fprintf(out, "  %s: %lu\n", change_names[k], r->changes[k]);
-	fprintf(out, "recipients refused at MAIL that were accepted: %lu\n",
+	fprintf(out, "recipients now refused at MAIL: %lu\n",
 	    r->refused_at_mail);
 	for (size_t g = 0; g < GROUPS; g++)
 		report_group(&r->groups[g], r->verbose, out);
