@@ -260,6 +260,17 @@ audit_parse_line(const char *line, size_t len, char *scratch,
 	c.end = line + len;
 	c.out = scratch;
 
+	/*
+	 * log.c cuts a line that would not fit at the last place that leaves
+	 * room for "...", so a cut line is that long and ends so; a cut in a
+	 * bare value shows nothing else.
+	 */
+	if (r->message_len >= AUDIT_LINE_MAX - 8 &&
+	    memcmp(line + len - 3, "...", 3) == 0) {
+		*why = "the line was cut at its length limit";
+		return AUDIT_LINE_CUT;
+	}
+
 	/* "QUEUEID: VERDICT": anything else is one of tlsgate's other lines. */
 	if (read_value(&c, &queue_id, ':', why) != VALUE_OK ||
 	    queue_id.len == 0 || c.end - c.p < 2 || c.p[0] != ':' ||

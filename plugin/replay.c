@@ -384,12 +384,12 @@ count_groups(struct replay *r, const struct audit_record *rec,
 static void
 show_change(struct replay *r, const char *name, unsigned long number,
     const struct audit_record *rec, const char *what, enum policy_stage stage,
-    const struct decision *d)
+    const struct facts *f, const struct decision *d)
 {
 	struct audit_line a;
 
 	audit_outcome(&a, r->policy, stage,
-	    stage == STAGE_RCPT ? rec->rcpt.text : NULL, d);
+	    stage == STAGE_RCPT ? f->recipient : NULL, d);
 	fprintf(r->out, "%s:%lu: %s\n  was: %.*s\n  now: %s\n", name, number,
 	    what, (int)rec->message_len, rec->message, a.buf);
 }
@@ -403,6 +403,22 @@ problem(struct replay *r, const char *name, unsigned long number,
 		    why);
 }
 
+/*
+ * "a@b" of "<a@b>" into buf, leaving the record as it was (its groups
+ * and -v's lines show the address as logged).
+ */
+static const char *
+bare_address(const struct audit_value *v, char *buf, size_t size)
+{
+	size_t len = v->len;
+
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, v->text, len);
+	buf[len] = '\0';
+	return envelope_address(buf);
+}
+
 /* Decides the recorded session again and counts the difference. */
 static void
 replay_record(struct replay *r, const char *name, unsigned long number,
@@ -411,7 +427,8 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	struct line_macros lm;
 	struct facts f;
 	struct decision d;
-	char host[1100];
+	char host[AUDIT_VALUE_MAX + 4], sender[AUDIT_VALUE_MAX + 4];
+	char recipient[AUDIT_VALUE_MAX + 4];
 	enum mta_flavour mta = record_mta(rec);
 	bool facts_ok;
 	int kind;
@@ -429,7 +446,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	}
 	f.client_host = record_host(rec, host, sizeof(host));
 	f.listener = rec->listener.text;
-	f.sender = envelope_address(rec->sender.text);
+	f.sender = bare_address(&rec->sender, sender, sizeof(sender));
 
 	if (strcmp(rec->tls.text, "unknown") == 0) {
 		tls_facts_unknown(&f.tls);
@@ -456,7 +473,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 			count_groups(r, rec, &d, false);
 			if (r->verbose)
 				show_change(r, name, number, rec,
-				    change_names[kind], STAGE_MAIL, &d);
+				    change_names[kind], STAGE_MAIL, &f, &d);
 		}
 		goto done;
 	}
@@ -470,11 +487,11 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 			if (r->verbose)
 				show_change(r, name, number, rec,
 				    "accept -> refused at MAIL", STAGE_MAIL,
-				    &d);
+				    &f, &d);
 		}
 		goto done;
 	}
-	f.recipient = envelope_address(rec->rcpt.text);
+	f.recipient = bare_address(&rec->rcpt, recipient, sizeof(recipient));
 	policy_evaluate(r->policy, &f, STAGE_RCPT, &d);
 	kind = classify(rec, &d);
 	if (kind >= 0) {
@@ -483,7 +500,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 		count_groups(r, rec, &d, false);
 		if (r->verbose)
 			show_change(r, name, number, rec, change_names[kind],
-			    STAGE_RCPT, &d);
+			    STAGE_RCPT, &f, &d);
 	}
 done:
 	tls_facts_free(&f.tls);
