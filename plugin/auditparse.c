@@ -249,7 +249,6 @@ audit_parse_line(const char *line, size_t len, char *scratch,
 	struct cursor c;
 	struct audit_value queue_id, stage = { NULL, 0 };
 	const char *word;
-	enum value_status status;
 
 	if (message == NULL)
 		return AUDIT_LINE_OTHER_PROGRAM;
@@ -287,6 +286,7 @@ audit_parse_line(const char *line, size_t len, char *scratch,
 	while (c.p < c.end) {
 		const char *key;
 		struct audit_value *field, ignored;
+		enum value_status status;
 
 		c.p++;          /* the space */
 		key = c.p;
