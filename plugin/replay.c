@@ -618,8 +618,9 @@ replay_report(const struct replay *r, FILE *out)
 	if (r->problems_shown > PROBLEM_LIMIT)
 		fprintf(r->err, "tlsgate: %lu more unreadable lines not "
 		    "shown\n", r->problems_shown - PROBLEM_LIMIT);
-	fprintf(out, "replayed against %s (%zu rules)\n",
-	    policy_file(r->policy), policy_rule_count(r->policy));
+	fprintf(out, "replayed against %s (%zu rule%s)\n",
+	    policy_file(r->policy), policy_rule_count(r->policy),
+	    policy_rule_count(r->policy) == 1 ? "" : "s");
 	fprintf(out, "lines read: %lu\n", r->lines);
 	fprintf(out, "  other programs: %lu\n", r->other_programs);
 	fprintf(out, "  other tlsgate messages: %lu\n", r->other_messages);

@@ -3,7 +3,8 @@
 # interface is described at the top of tests/e2e/lib.sh).
 #
 # Runs Debian's Postfix (3.7) as root with its own configuration directory,
-# queue and log under WORKDIR: "postfix -c DIR start".  The tlsgate settings
+# queue and log under WORKDIR: "postfix -c DIR start", inside "unshare -m"
+# with an /etc/hosts of its own (lib.sh's E2E_HOSTS) where that works.  The tlsgate settings
 # come from contrib/postfix/main.cf and contrib/postfix/master.cf, with only
 # the socket and file paths (and the listener address) replaced, so the
 # snippets users copy are the ones tested.  Sourced by tests/e2e/run and by
@@ -198,6 +199,18 @@ pf_running() {
 	postfix -c "$(pf_dir "$1")/etc" status >/dev/null 2>&1
 }
 
+# pf_start CONFDIR HOSTS: postfix start, with HOSTS as its /etc/hosts when
+# PF_OWN_HOSTS is 1 (the master and every daemon it starts see it).
+pf_start() {
+	if [ "$PF_OWN_HOSTS" = 1 ]; then
+		# shellcheck disable=SC2016 # expanded by the inner sh
+		unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec postfix -c "$2" start' \
+			sh "$2" "$1"
+	else
+		postfix -c "$1" start
+	fi
+}
+
 mta_start() {
 	local w=$1 d conf
 	d=$(pf_dir "$w")
@@ -215,7 +228,20 @@ mta_start() {
 		cat "$d/check.out" "$d/maillog" >&2
 		return 1
 	fi
-	if ! postfix -c "$conf" start >"$d/start.out" 2>&1; then
+	# Its own /etc/hosts, as Sendmail has: the loopback addresses the
+	# cases send from have the names lib.sh gives them (E2E_HOSTS),
+	# verified both ways, whatever the host's resolver says about them.
+	# The mount is Postfix's alone (unshare -m); where that cannot be
+	# had, Postfix runs with the host's resolver (PF_OWN_HOSTS=0).
+	printf '%s\n' "$E2E_HOSTS" >"$d/hosts"
+	chmod 644 "$d/hosts"
+	PF_OWN_HOSTS=0
+	if unshare -m true 2>/dev/null; then
+		PF_OWN_HOSTS=1
+	else
+		echo "postfix: unshare -m does not work here; Postfix uses the host's /etc/hosts" >&2
+	fi
+	if ! pf_start "$conf" "$d/hosts" >"$d/start.out" 2>&1; then
 		echo "postfix: postfix -c $conf start failed:" >&2
 		cat "$d/start.out" "$d/maillog" >&2
 		return 1

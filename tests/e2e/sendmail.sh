@@ -359,11 +359,14 @@ mta_start() {
 	chmod 600 "$PKI_DIR/server.key"
 	# The client on 127.0.0.1 is "localhost" (as under Postfix); the host
 	# name resolves, so Sendmail finds its qualified name at once.
-	printf '127.0.0.1\tlocalhost\n127.0.0.1\tmx.test.example mx\n::1\tlocalhost\n' >"$d/hosts"
+	# The other loopback addresses of the cases have names too (E2E_HOSTS).
+	printf '%s\n' "$E2E_HOSTS" '127.0.0.1	mx.test.example mx' '::1	localhost' >"$d/hosts"
 	# No DNS: host names from files only (Sendmail reads its own switch).
 	printf 'hosts\tfiles\naliases\tfiles\n' >"$d/service.switch"
 	: >"$d/aliases"
 	: >"$d/local-host-names"
+	# Relaying for every loopback client (E2E_HOSTS), not 127.0.0.1 alone.
+	echo 127 >"$d/relay-domains"
 	: >"$d/statistics"
 	: >"$d/stdout.log"
 	: >"$d/maillog"
