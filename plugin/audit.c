@@ -25,27 +25,45 @@ cn_follows_from_dn(const struct dn_fact *dn, const struct name_fact *cn)
 	if (!cn->known || !cn->usable || !dn->known || dn->truncated)
 		return false;
 	return dn_find(&dn->dn, DN_OID_CN, &attr) == 1 &&
-	    attr->value_len == strlen(cn->value) &&
+	    attr->value_len == cn->value_len &&
 	    memcmp(attr->value, cn->value, attr->value_len) == 0;
 }
 
+/* The keys of one certificate name: as decoded, and as sent when not xtext. */
+struct name_keys {
+	const char *dn;
+	const char *dn_raw;
+	const char *cn;
+	const char *cn_raw;
+};
+
 static void
-identity_name(struct audit_line *a, const char *dn_key, const char *cn_key,
+identity_name(struct audit_line *a, const struct name_keys *keys,
     const struct dn_fact *dn, const struct name_fact *cn)
 {
-	/* The full DN where the MTA reports it (Sendmail), else the CN. */
-	if (dn->text != NULL && dn->text[0] != '\0') {
-		audit_field(a, dn_key, dn->text);
-		if (cn->known && !cn_follows_from_dn(dn, cn))
-			audit_field(a, cn_key, cn->value);
-	} else if (cn->known) {
-		audit_field(a, cn_key, cn->value);
-	}
+	/*
+	 * The full DN where the MTA reports it (Sendmail), else the CN; NUL
+	 * bytes and all, so that the log shows what made a name unusable.
+	 */
+	bool dn_shown = dn->text != NULL && dn->text_len > 0;
+
+	if (dn_shown)
+		audit_field_bytes(a, dn->text_raw ? keys->dn_raw : keys->dn,
+		    dn->text, dn->text_len);
+	if (cn->known && (!dn_shown || !cn_follows_from_dn(dn, cn)))
+		audit_field_bytes(a, cn->value_raw ? keys->cn_raw : keys->cn,
+		    cn->value, cn->value_len);
 }
 
 static void
 tls_fields(struct audit_line *a, const struct facts *f)
 {
+	static const struct name_keys subject_keys = {
+		"subject", "subject_raw", "subject_cn", "subject_cn_raw",
+	};
+	static const struct name_keys issuer_keys = {
+		"issuer", "issuer_raw", "issuer_cn", "issuer_cn_raw",
+	};
 	const struct tls_facts *t = &f->tls;
 	char buf[160];
 
@@ -61,6 +79,10 @@ tls_fields(struct audit_line *a, const struct facts *f)
 	}
 	audit_field(a, "tls", t->version_text != NULL ? t->version_text :
 	    tls_version_name(t->version, buf, sizeof(buf)));
+	/* A version the MTA reported as "none" or "unknown" is still TLS. */
+	if (t->version_text != NULL && (strcmp(t->version_text, "none") == 0 ||
+	    strcmp(t->version_text, "unknown") == 0))
+		audit_field(a, "tls_state", "active");
 	audit_field(a, "cipher", t->cipher);
 	if (t->cipher_bits >= 0)
 		audit_fieldf(a, "bits", "%d", t->cipher_bits);
@@ -74,8 +96,8 @@ tls_fields(struct audit_line *a, const struct facts *f)
 	else if (f->mta != MTA_POSTFIX)
 		audit_field(a, "mta", f->mta == MTA_SENDMAIL ? "sendmail" :
 		    "unknown");
-	identity_name(a, "subject", "subject_cn", &t->subject, &t->subject_cn);
-	identity_name(a, "issuer", "issuer_cn", &t->issuer, &t->issuer_cn);
+	identity_name(a, &subject_keys, &t->subject, &t->subject_cn);
+	identity_name(a, &issuer_keys, &t->issuer, &t->issuer_cn);
 	if (t->fingerprint_known) {
 		fp_format(&t->fingerprint, buf, sizeof(buf));
 		audit_field(a, "fingerprint", buf);

@@ -277,12 +277,12 @@ sink_put(struct sink *s, const char *unit, size_t n)
 
 /* Bare values are what a key=value reader splits on nothing but spaces. */
 static bool
-is_bare(const char *value)
+is_bare(const char *value, size_t len)
 {
-	if (*value == '\0')
+	if (len == 0)
 		return false;
-	for (const unsigned char *p = (const unsigned char *)value; *p != '\0';
-	    p++) {
+	for (const unsigned char *p = (const unsigned char *)value;
+	    p < (const unsigned char *)value + len; p++) {
 		if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' ||
 		    *p == '=')
 			return false;
@@ -296,16 +296,16 @@ is_bare(const char *value)
  * rule, reason and reply off the line.
  */
 static void
-escape_into(struct sink *s, const char *value)
+escape_bytes(struct sink *s, const char *value, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strnlen(value, AUDIT_VALUE_MAX + 1);
 	bool cut = len > AUDIT_VALUE_MAX;
 	const unsigned char *end;
 
-	if (!cut && is_bare(value)) {
-		for (const char *p = value; *p != '\0' && !s->full; p++)
-			sink_put(s, p, 1);
+	if (!cut && is_bare(value, len)) {
+		/* Byte by byte: a line that fills up is cut inside the value. */
+		for (size_t i = 0; i < len && !s->full; i++)
+			sink_put(s, value + i, 1);
 		return;
 	}
 	end = (const unsigned char *)value + (cut ? AUDIT_VALUE_MAX : len);
@@ -327,6 +327,12 @@ escape_into(struct sink *s, const char *value)
 	if (cut)
 		sink_put(s, "...", 3);
 	sink_put(s, "\"", 1);
+}
+
+static void
+escape_into(struct sink *s, const char *value)
+{
+	escape_bytes(s, value, strnlen(value, AUDIT_VALUE_MAX + 1));
 }
 
 /*
@@ -410,7 +416,8 @@ audit_begin(struct audit_line *a, const char *queue_id, const char *verdict)
 }
 
 void
-audit_field(struct audit_line *a, const char *key, const char *value)
+audit_field_bytes(struct audit_line *a, const char *key, const char *value,
+    size_t len)
 {
 	struct sink s;
 
@@ -420,8 +427,16 @@ audit_field(struct audit_line *a, const char *key, const char *value)
 	sink_put(&s, " ", 1);
 	sink_put(&s, key, strlen(key));
 	sink_put(&s, "=", 1);
-	escape_into(&s, value);
+	escape_bytes(&s, value, len);
 	line_commit(a, &s);
+}
+
+void
+audit_field(struct audit_line *a, const char *key, const char *value)
+{
+	if (value != NULL)
+		audit_field_bytes(a, key, value,
+		    strnlen(value, AUDIT_VALUE_MAX + 1));
 }
 
 void

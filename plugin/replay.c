@@ -208,6 +208,24 @@ encoded(struct line_macros *lm, const struct audit_value *v)
 	return s;
 }
 
+/*
+ * One Sendmail name macro: the logged text encoded again, or what was
+ * logged as sent when it was not valid xtext.  False when memory runs out.
+ */
+static bool
+sendmail_macro(struct line_macros *lm, const char **macro,
+    const struct audit_value *decoded, const struct audit_value *raw)
+{
+	if (raw->text != NULL) {
+		*macro = raw->text;
+		return true;
+	}
+	if (decoded->text == NULL)
+		return true;
+	*macro = encoded(lm, decoded);
+	return *macro != NULL;
+}
+
 static enum mta_flavour
 record_mta(const struct audit_record *rec)
 {
@@ -245,14 +263,14 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 		return true;
 	}
 	m->verify = rec->verify.text;
-	if ((rec->subject.text != NULL &&
-	    (m->cert_subject = encoded(lm, &rec->subject)) == NULL) ||
-	    (rec->issuer.text != NULL &&
-	    (m->cert_issuer = encoded(lm, &rec->issuer)) == NULL) ||
-	    (rec->subject_cn.text != NULL &&
-	    (m->cn_subject = encoded(lm, &rec->subject_cn)) == NULL) ||
-	    (rec->issuer_cn.text != NULL &&
-	    (m->cn_issuer = encoded(lm, &rec->issuer_cn)) == NULL))
+	if (!sendmail_macro(lm, &m->cert_subject, &rec->subject,
+	    &rec->subject_raw) ||
+	    !sendmail_macro(lm, &m->cert_issuer, &rec->issuer,
+	    &rec->issuer_raw) ||
+	    !sendmail_macro(lm, &m->cn_subject, &rec->subject_cn,
+	    &rec->subject_cn_raw) ||
+	    !sendmail_macro(lm, &m->cn_issuer, &rec->issuer_cn,
+	    &rec->issuer_cn_raw))
 		return false;
 	/* Logged as "ALG:HEX"; Sendmail sends the hex pairs alone. */
 	if (rec->fingerprint.text != NULL) {
@@ -448,12 +466,14 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	f.listener = rec->listener.text;
 	f.sender = bare_address(&rec->sender, sender, sizeof(sender));
 
-	if (strcmp(rec->tls.text, "unknown") == 0) {
+	if (rec->tls_state.text == NULL &&
+	    strcmp(rec->tls.text, "unknown") == 0) {
 		tls_facts_unknown(&f.tls);
 		facts_ok = true;
 		memset(&lm, 0, sizeof(lm));
 	} else {
-		if (strcmp(rec->tls.text, "none") == 0)
+		if (rec->tls_state.text == NULL &&
+		    strcmp(rec->tls.text, "none") == 0)
 			rec->tls.text = NULL;
 		facts_ok = record_macros(rec, mta, &lm) &&
 		    tls_facts_from_macros(&f.tls, mta, &lm.m);

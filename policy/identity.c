@@ -131,6 +131,7 @@ postfix_name(struct name_fact *name, const char *macro)
 	name->value = strdup(macro);
 	if (name->value == NULL)
 		return false;
+	name->value_len = strlen(macro);
 	if (*macro == '\0')
 		name->problem = "empty CN";
 	else if (has_control_character(macro))
@@ -179,9 +180,12 @@ sendmail_dn(struct dn_fact *fact, const char *macro)
 	if (!xtext_decode(macro, strlen(macro), &decoded, &decoded_len)) {
 		/* Kept raw for the log; the DN stays unknown. */
 		fact->text = strdup(macro);
+		fact->text_len = strlen(macro);
+		fact->text_raw = true;
 		return fact->text != NULL;
 	}
 	fact->text = decoded;
+	fact->text_len = decoded_len;
 	fact->truncated = decoded_len >= SENDMAIL_DN_LIMIT;
 	fact->known = dn_parse_oneline(decoded, decoded_len, &fact->dn, &err,
 	    NULL);
@@ -282,6 +286,7 @@ sendmail_name(struct name_fact *name, const char *macro,
 		name->value = copy_bytes(cn->value, cn->value_len);
 		if (name->value == NULL)
 			return false;
+		name->value_len = cn->value_len;
 		if (cn_count > 1)
 			name->problem = cn_count_problem(cn_count);
 		else
@@ -292,10 +297,13 @@ sendmail_name(struct name_fact *name, const char *macro,
 	name->known = true;
 	if (!xtext_decode(macro, strlen(macro), &decoded, &len)) {
 		name->value = strdup(macro);
+		name->value_len = strlen(macro);
+		name->value_raw = true;
 		name->problem = "CN is not valid xtext";
 		return name->value != NULL;
 	}
 	name->value = decoded;
+	name->value_len = len;
 	name->problem = sendmail_placeholder_problem(decoded);
 	if (name->problem != NULL)
 		return true;

@@ -2874,6 +2874,1456 @@ START_TEST(test_root_without_user_id)
 }
 END_TEST
 
+/* ---- replay (tlsgate -r) of the daemon's own audit lines --------------- */
+
+/*
+ * These tests feed "tlsgate -r" what the real daemon logged for real
+ * sessions, so that a field the daemon writes and the replay reads
+ * differently shows up as a decision that "would change" under the very
+ * policy that made it.  Every expected summary is worked out by hand
+ * from the sessions and the policies below, never taken from a run.
+ */
+
+#define REJECT_PLAIN "530 5.7.0 " NO_STARTTLS
+#define TEMPFAIL_PLAIN "451 4.7.0 " NO_STARTTLS
+#define TOO_WEAK_FOR_13 "530 5.7.0 " TOO_WEAK \
+    "TLSv1.2, TLSv1.3 or higher required"
+
+/* How an audit line is written into the log file the replay reads. */
+enum log_form {
+	FORM_SYSLOG_FILE,       /* "Nov 28 01:14:19 mx tlsgate[PID]: ..." */
+	FORM_DATAGRAM,          /* "<22>Nov 28 01:14:19 tlsgate[PID]: ..." */
+	FORM_BARE_TAG,          /* "<22>tlsgate[PID]: ...", tag after ">" */
+};
+
+struct recorded_rcpt {
+	const char *address;
+	const char *reply;      /* what the daemon answers */
+	const char *verdict;    /* what its audit line says */
+};
+
+/* One transaction through the daemon, and what it must answer and log. */
+struct recorded_session {
+	const char *queue_id;
+	char mta;               /* 'P'ostfix, 'S'endmail, '?': no "v" sent */
+	const char *addr;       /* IPv4 or IPv6 */
+	const char *name;       /* the client's name at CONNECT */
+	const char *macro_name; /* {client_name} when it is not name */
+	const char *resolve;    /* Sendmail's {client_resolve}, or NULL */
+	const char *tls_version;        /* NULL: no STARTTLS */
+	const char *subject;    /* Postfix: the CN; Sendmail: the DN (xtext) */
+	const char *cn;         /* Sendmail {cn_subject} */
+	const char *verify;     /* Sendmail {verify} */
+	const char *fingerprint;        /* Sendmail {cert_fp} */
+	bool huge_cipher;       /* a 10 KB {cipher}: the audit line is cut */
+	const char *sender;
+	const char *reply;
+	const char *verdict;
+	struct recorded_rcpt rcpts[3];  /* up to a NULL address */
+	enum log_form form;
+	const char *line_before;        /* another line of the log, or NULL */
+};
+
+/* The macros the session's MTA sends at MAIL. */
+static void
+recorded_macros(const struct recorded_session *rs, struct mail_macros *m)
+{
+	const char *bits = rs->tls_version != NULL ? "256" : NULL;
+
+	switch (rs->mta) {
+	case 'P':
+		postfix_mail(m, rs->tls_version, bits, rs->subject,
+		    rs->subject != NULL ? "tlsgate Test CA" : NULL);
+		break;
+	case 'S':
+		sendmail_mail(m, rs->tls_version, bits, rs->verify,
+		    rs->subject, rs->cn, rs->fingerprint);
+		break;
+	default:
+		memset(m, 0, sizeof(*m));
+		break;
+	}
+	set_macro(m, "i", rs->queue_id);
+	if (rs->huge_cipher) {
+		/* Static: m points into it until the MAIL is sent. */
+		static char huge[KB10 + 1];
+
+		memset(huge, 'a', KB10);
+		set_macro(m, "{cipher}", huge);
+	}
+}
+
+/* CONNECT with the session's client, name and name verification. */
+static struct mc_conn *
+recorded_open(struct daemon *d, const struct recorded_session *rs,
+    struct mc_negotiated *neg)
+{
+	const char *const macros[] = {
+		"j", "mx.test.example", "{daemon_name}", "mx",
+		"{client_name}", rs->macro_name != NULL ? rs->macro_name :
+		    rs->name,
+		rs->resolve != NULL ? "{client_resolve}" : NULL, rs->resolve,
+		NULL
+	};
+	char err[256];
+	struct mc_conn *c = mc_open(d->socket_path, 5000, err, sizeof(err));
+	struct mc_reply r;
+
+	ck_assert_msg(c != NULL, "mc_open: %s", err);
+	ck_assert_msg(mc_negotiate(c, neg) == 0, "negotiate: %s", mc_error(c));
+	ck_assert_int_eq(mc_macros(c, MC_CMD_CONNECT, macros), 0);
+	mc_connect(c, rs->name, strchr(rs->addr, ':') != NULL ? '6' : '4', 25,
+	    rs->addr, &r);
+	ck_assert_str_eq(mc_reply_text(&r), "noreply");
+	return c;
+}
+
+/*
+ * Waits for the daemon's log line containing needle and appends it to log
+ * as a syslog daemon would have written it; returns the message.
+ */
+static char *
+record_log_line(FILE *log, struct daemon *d, const char *needle,
+    enum log_form form)
+{
+	char *msg = EXPECT_LOG(d, needle);
+
+	switch (form) {
+	case FORM_SYSLOG_FILE:
+		fprintf(log, "Nov 28 01:14:19 mx tlsgate[%ld]: %s\n",
+		    (long)d->pid, msg);
+		break;
+	case FORM_DATAGRAM:
+		fprintf(log, "<22>Nov 28 01:14:19 tlsgate[%ld]: %s\n",
+		    (long)d->pid, msg);
+		break;
+	case FORM_BARE_TAG:
+		fprintf(log, "<22>tlsgate[%ld]: %s\n", (long)d->pid, msg);
+		break;
+	}
+	return msg;
+}
+
+/*
+ * Runs one session through the daemon, asserts every reply, and appends
+ * its audit lines (MAIL, then each RCPT) to log.
+ */
+static void
+record_session(struct daemon *d, FILE *log, const struct recorded_session *rs)
+{
+	struct mail_macros m;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mc_reply r;
+	char needle[128];
+
+	if (rs->line_before != NULL)
+		fprintf(log, "%s\n", rs->line_before);
+	recorded_macros(rs, &m);
+	c = recorded_open(d, rs, &neg);
+	session_mail(c, &m, rs->sender, &r);
+	ck_assert_msg(strcmp(mc_reply_text(&r), rs->reply) == 0, "%s MAIL: "
+	    "got \"%s\", want \"%s\"", rs->queue_id, mc_reply_text(&r),
+	    rs->reply);
+	/* Without "v" the daemon warns first: a tlsgate line, no decision. */
+	if (rs->mta == '?') {
+		snprintf(needle, sizeof(needle), "%s: the MTA sent no \"v\" at "
+		    "MAIL", rs->queue_id);
+		free(record_log_line(log, d, needle, rs->form));
+	}
+	snprintf(needle, sizeof(needle), "%s: %s stage=mail ", rs->queue_id,
+	    rs->verdict);
+	free(record_log_line(log, d, needle, rs->form));
+	for (size_t i = 0; i < 3 && rs->rcpts[i].address != NULL; i++) {
+		const struct recorded_rcpt *rr = &rs->rcpts[i];
+
+		session_rcpt(c, rr->address, &r);
+		ck_assert_msg(strcmp(mc_reply_text(&r), rr->reply) == 0,
+		    "%s RCPT %s: got \"%s\", want \"%s\"", rs->queue_id,
+		    rr->address, mc_reply_text(&r), rr->reply);
+		snprintf(needle, sizeof(needle), "%s: %s stage=rcpt ",
+		    rs->queue_id, rr->verdict);
+		free(record_log_line(log, d, needle, rs->form));
+	}
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+}
+
+/*
+ * The policy the daemon records under.  Line by line: 1 default, 2 a
+ * client range that must encrypt, 3 a part of it that must show a
+ * certificate of the test CA, 4 partner hosts that must show their own
+ * certificate, 5 IPv6 clients (tempfail), 6 and 7 Sendmail partners by
+ * name and by fingerprint, 8 and 9 senders (9 only monitored), 10 and 11
+ * recipients.
+ */
+static const char replay_recording_policy[] =
+    "default none\n"
+    "client 192.0.2.0/24 encrypt\n"
+    "client 192.0.2.64/26 verify issuer_cn=\"tlsgate Test CA\"\n"
+    "client-host .partner.example verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 2001:db8::/32 encrypt action=tempfail\n"
+    "client 203.0.113.0/24 verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 203.0.113.99 verify fingerprint=sha256:" FP_HEX "\n"
+    "sender bank.example encrypt min_version=TLSv1.3\n"
+    "sender .monitor.example encrypt mode=monitor\n"
+    "recipient secure.example encrypt\n"
+    "recipient <ceo@example.org> verify\n";
+
+#define PARTNER_DN "/O=Partner+20Inc/CN=client.partner.example"
+#define PARTNER_CN "client.partner.example"
+
+/*
+ * The sessions, with the rule of replay_recording_policy that decides
+ * each.  Between them, the log gets lines of other programs, one that
+ * only looks like tlsgate's, and one broken tlsgate decision line.
+ */
+static const struct recorded_session replay_sessions[] = {
+	/* Default none; recipients by rules 10 and 11. */
+	{ .queue_id = "R01", .mta = 'P', .addr = "198.51.100.10",
+	    .name = "mx1.example.com", .sender = "<alice@example.com>",
+	    .reply = "continue", .verdict = "accept",
+	    .rcpts = { { "<bob@example.org>", "continue", "accept" },
+		{ "<carol@secure.example>", REJECT_PLAIN, "reject" } },
+	    .line_before = "Nov 28 01:14:18 mx postfix/smtpd[2201]: connect "
+		"from mx1.example.com[198.51.100.10]" },
+	{ .queue_id = "R02", .mta = 'P', .addr = "198.51.100.10",
+	    .name = "mx1.example.com", .tls_version = "TLSv1.2",
+	    .sender = "<>", .reply = "continue", .verdict = "accept",
+	    .rcpts = { { "<dan@secure.example>", "continue", "accept" },
+		{ "<ceo@example.org>", CERT_REQ, "reject" } } },
+	/* Rule 2, from a client without a name. */
+	{ .queue_id = "R03", .mta = 'P', .addr = "192.0.2.20",
+	    .name = "unknown", .sender = "<alice@example.com>",
+	    .reply = REJECT_PLAIN, .verdict = "reject" },
+	{ .queue_id = "R04", .mta = 'P', .addr = "192.0.2.20",
+	    .name = "unknown", .tls_version = "TLSv1.3",
+	    .sender = "<dave@bank.example>", .reply = "continue",
+	    .verdict = "accept",
+	    .rcpts = { { "<bob@example.org>", "continue", "accept" } } },
+	/* Rule 8; Postfix could not verify the client's name. */
+	{ .queue_id = "R05", .mta = 'P', .addr = "192.0.2.21",
+	    .name = "mail.example.net", .macro_name = "unknown",
+	    .tls_version = "TLSv1.2", .sender = "<erin@Bank.Example>",
+	    .reply = TOO_WEAK_FOR_13, .verdict = "reject" },
+	/* Rules 3 and 4 with Postfix certificates. */
+	{ .queue_id = "R06", .mta = 'P', .addr = "192.0.2.70",
+	    .name = "relay.partner.example", .tls_version = "TLSv1.3",
+	    .subject = PARTNER_CN, .sender = "<frank@partner.example>",
+	    .reply = "continue", .verdict = "accept",
+	    .rcpts = { { "<ceo@example.org>", "continue", "accept" },
+		{ "<gina@secure.example>", "continue", "accept" } },
+	    .line_before = "Nov 28 01:14:19 mx postfix/smtpd[2201]: "
+		"disconnect from mx1.example.com[198.51.100.10] ehlo=1 "
+		"mail=2 rcpt=4 quit=1 commands=8" },
+	{ .queue_id = "R07", .mta = 'P', .addr = "192.0.2.71",
+	    .name = "relay.partner.example", .tls_version = "TLSv1.3",
+	    .subject = "evil.example", .sender = "<frank@partner.example>",
+	    .reply = NOT_AUTH, .verdict = "reject" },
+	/*
+	 * The same with Sendmail: DN, verify, fingerprint.  The "+" in the
+	 * DN is xtext "+2B", so the DN replays only if encoded again.
+	 */
+	{ .queue_id = "R08", .mta = 'S', .addr = "192.0.2.72",
+	    .name = "relay.partner.example", .resolve = "OK",
+	    .tls_version = "TLSv1.3", .verify = "OK",
+	    .subject = "/O=Smith+20+2B+20Sons/CN=" PARTNER_CN,
+	    .cn = PARTNER_CN, .fingerprint = FP_OTHER,
+	    .sender = "<frank@partner.example>", .reply = "continue",
+	    .verdict = "accept",
+	    .rcpts = { { "<ceo@example.org>", "continue", "accept" } } },
+	/* OpenSSL 3's "\/": one CN that merely contains "/CN=". */
+	{ .queue_id = "R09", .mta = 'S', .addr = "192.0.2.73",
+	    .name = "relay.partner.example", .resolve = "OK",
+	    .tls_version = "TLSv1.3", .verify = "OK",
+	    .subject = "/O=Evil/CN=evil+5C/CN=" PARTNER_CN,
+	    .cn = "evil/CN=" PARTNER_CN, .fingerprint = FP_OTHER,
+	    .sender = "<frank@partner.example>", .reply = NOT_AUTH,
+	    .verdict = "reject" },
+	/* Older OpenSSL: the DN shows two CNs. */
+	{ .queue_id = "R10", .mta = 'S', .addr = "192.0.2.74",
+	    .name = "relay.partner.example", .resolve = "OK",
+	    .tls_version = "TLSv1.3", .verify = "OK",
+	    .subject = "/C=US/O=x/CN=" PARTNER_CN "/CN=evil",
+	    .cn = PARTNER_CN, .fingerprint = FP_OTHER,
+	    .sender = "<frank@partner.example>", .reply = NOT_AUTH,
+	    .verdict = "reject" },
+	/* Rule 3: a chain Sendmail could not verify, name unverified. */
+	{ .queue_id = "R11", .mta = 'S', .addr = "192.0.2.75",
+	    .name = "relay.partner.example", .tls_version = "TLSv1.3",
+	    .verify = "FAIL", .subject = PARTNER_DN, .cn = PARTNER_CN,
+	    .fingerprint = FP_OTHER, .sender = "<frank@partner.example>",
+	    .reply = CERT_REQ, .verdict = "reject",
+	    .line_before = "Nov 28 01:14:19 mx tlsgatex[77]: R01: reject "
+		"stage=mail client=x[192.0.2.1] sender=<a@example.net> "
+		"tls=none reply=\"530 5.7.0 x\"" },
+	/* Rule 7 by fingerprint; Sendmail names an unresolved client so. */
+	{ .queue_id = "R12", .mta = 'S', .addr = "203.0.113.99",
+	    .name = "[203.0.113.99]", .resolve = "NO",
+	    .tls_version = "TLSv1.3", .verify = "OK", .subject = PARTNER_DN,
+	    .cn = PARTNER_CN, .fingerprint = FP_HEX,
+	    .sender = "<ops@Example.NET>", .reply = "continue",
+	    .verdict = "accept",
+	    .rcpts = { { "<hana@example.org>", "continue", "accept" },
+		{ "<ivan@example.net>", "continue", "accept" } } },
+	{ .queue_id = "R13", .mta = 'S', .addr = "203.0.113.99",
+	    .name = "[203.0.113.99]", .resolve = "NO",
+	    .tls_version = "TLSv1.3", .verify = "OK", .subject = PARTNER_DN,
+	    .cn = PARTNER_CN, .fingerprint = FP_OTHER,
+	    .sender = "<ops@example.net>", .reply = NOT_AUTH,
+	    .verdict = "reject" },
+	/* Rules 6 and 4 both fail: the line names two rules. */
+	{ .queue_id = "R14", .mta = 'S', .addr = "203.0.113.5",
+	    .name = "gw.partner.example", .resolve = "OK",
+	    .sender = "<alice@example.com>", .reply = REJECT_PLAIN,
+	    .verdict = "reject" },
+	/* Rule 5, IPv6. */
+	{ .queue_id = "R15", .mta = 'P', .addr = "2001:db8::25",
+	    .name = "v6.example.com", .sender = "<alice@example.com>",
+	    .reply = TEMPFAIL_PLAIN, .verdict = "tempfail",
+	    .line_before = "Nov 28 01:14:20 mx sm-mta[3301]: 5C1a9xQ2: "
+		"from=<ops@example.net>, size=312, class=0, nrcpts=2" },
+	{ .queue_id = "R16", .mta = 'P', .addr = "2001:db8::25",
+	    .name = "v6.example.com", .tls_version = "TLSv1.3",
+	    .sender = "<alice@example.com>", .reply = "continue",
+	    .verdict = "accept",
+	    .rcpts = { { "<jan@secure.example>", "continue", "accept" },
+		{ "<ceo@example.org>", CERT_REQ, "reject" } },
+	    .form = FORM_DATAGRAM },
+	/* Rule 9 only monitors: the MTA goes on to the recipients. */
+	{ .queue_id = "R17", .mta = 'P', .addr = "198.51.100.11",
+	    .name = "mx2.example.com",
+	    .sender = "<news@lists.monitor.example>", .reply = "continue",
+	    .verdict = "would-reject",
+	    .rcpts = { { "<kim@example.org>", "continue", "accept" },
+		{ "<lea@secure.example>", REJECT_PLAIN, "reject" } },
+	    .form = FORM_BARE_TAG },
+	/* No "v": the TLS state is unknown and rule 2 cannot be decided. */
+	{ .queue_id = "R18", .mta = '?', .addr = "192.0.2.22",
+	    .name = "client.example.net", .sender = "<alice@example.com>",
+	    .reply = CANNOT, .verdict = "tempfail" },
+	/*
+	 * A NUL in the CN: OpenSSL writes it "\x00" in the DN, Sendmail puts
+	 * its placeholder in {cn_subject}.
+	 */
+	{ .queue_id = "R19", .mta = 'S', .addr = "192.0.2.76",
+	    .name = "relay.partner.example", .resolve = "OK",
+	    .tls_version = "TLSv1.3", .verify = "OK",
+	    .subject = "/O=x/CN=" PARTNER_CN "+5Cx00.evil.example",
+	    .cn = "BadCertificateContainsNUL", .fingerprint = FP_OTHER,
+	    .sender = "<frank@partner.example>", .reply = NOT_AUTH,
+	    .verdict = "reject" },
+	/* Postfix sends the CN whole, "/CN=" and all. */
+	{ .queue_id = "R20", .mta = 'P', .addr = "192.0.2.77",
+	    .name = "relay.partner.example", .tls_version = "TLSv1.3",
+	    .subject = "evil.example/CN=" PARTNER_CN,
+	    .sender = "<frank@partner.example>", .reply = NOT_AUTH,
+	    .verdict = "reject" },
+	/* Accepted, but its line is cut: counted, not replayed. */
+	{ .queue_id = "R21", .mta = 'P', .addr = "192.0.2.23",
+	    .name = "unknown", .tls_version = "TLSv1.3", .huge_cipher = true,
+	    .sender = "<alice@example.com>", .reply = "continue",
+	    .verdict = "accept",
+	    .line_before = "Nov 28 01:14:21 mx tlsgate[4242]: R99: reject "
+		"stage=mail client=mail.example.net listener=mx "
+		"sender=<a@example.net> tls=none reply=\"530 5.7.0 "
+		NO_STARTTLS "\"" },
+	/*
+	 * Partner names the MTA could not verify: rule 4 must not apply
+	 * (it would want a certificate), so the default lets them in.
+	 */
+	{ .queue_id = "R22", .mta = 'P', .addr = "10.0.0.5",
+	    .name = "mx.partner.example", .macro_name = "unknown",
+	    .tls_version = "TLSv1.3", .sender = "<ops@partner.example>",
+	    .reply = "continue", .verdict = "accept" },
+	{ .queue_id = "R23", .mta = 'S', .addr = "10.0.0.6",
+	    .name = "relay.partner.example", .resolve = "FAIL",
+	    .tls_version = "TLSv1.3", .verify = "NO",
+	    .sender = "<ops@partner.example>", .reply = "continue",
+	    .verdict = "accept" },
+	/*
+	 * An MTA whose CONNECT name is not the {client_name} it verified:
+	 * rule 4 applies by the verified one, which the line names apart.
+	 */
+	{ .queue_id = "R24", .mta = 'P', .addr = "10.0.0.7",
+	    .name = "mx3.example.com", .macro_name = "relay.partner.example",
+	    .tls_version = "TLSv1.3", .sender = "<ops@partner.example>",
+	    .reply = CERT_REQ, .verdict = "reject" },
+};
+
+/*
+ * What the log of replay_sessions holds, line by line: 46 lines; 5 of
+ * other programs (before R01, R06, R11, R15, and the last); 2 other
+ * tlsgate messages (the start-up line, R18's warning); the broken line
+ * (41st) and R21's cut one (42nd); and 37 decisions: 23 MAIL (R01-R20,
+ * R22-R24) and 14 RCPT (two each for R01, R02, R06, R12, R16, R17, one
+ * each for R04 and R08).
+ */
+#define REPLAY_LOG_COUNTS \
+    "lines read: 46\n" \
+    "  other programs: 5\n" \
+    "  other tlsgate messages: 2\n" \
+    "  malformed tlsgate lines: 1\n" \
+    "  cut, not replayed: 1\n" \
+    "decisions replayed: 37\n" \
+    "  sessions (MAIL): 23\n" \
+    "  recipients (RCPT): 14\n"
+
+/*
+ * What -r says on stderr for the log of replay_sessions: first the
+ * candidate's warning for its fingerprint rule (line 7 of every policy
+ * here; an MTA may be Postfix), then the broken and the cut line.
+ */
+#define REPLAY_FP_WARNING \
+    "{P}:7:28: warning: Postfix does not report the certificate's " \
+    "fingerprint to a milter: under Postfix this rule tempfails with " \
+    "4.3.5 (use subject_cn with issuer_cn, ca or cert)\n"
+#define REPLAY_LOG_PROBLEMS REPLAY_FP_WARNING \
+    "tlsgate: {LOG}:41: malformed tlsgate line: client= is not " \
+    "NAME[ADDRESS]\n" \
+    "tlsgate: {LOG}:42: not replayed: a value was cut at its length " \
+    "limit\n"
+
+#define NO_CHANGES \
+    "decisions that would change: 0\n" \
+    "  accept -> reject: 0\n" \
+    "  accept -> tempfail: 0\n" \
+    "  reject -> accept: 0\n" \
+    "  tempfail -> accept: 0\n" \
+    "  reject -> tempfail: 0\n" \
+    "  tempfail -> reject: 0\n" \
+    "  other reply code: 0\n" \
+    "recipients now refused at MAIL: 0\n" \
+    "by client:\n" \
+    "  (none)\n" \
+    "by sender domain:\n" \
+    "  (none)\n" \
+    "by recipient domain:\n" \
+    "  (none)\n" \
+    "by rule of the candidate policy (decisions it refuses differently):\n" \
+    "  (none)\n" \
+    "by recorded rule (refusals that would be lifted):\n" \
+    "  (none)\n"
+
+/*
+ * Starts the daemon on replay_recording_policy, runs replay_sessions
+ * through it and writes the log to log_path.
+ */
+static void
+record_replay_log(struct daemon *d, const char *log_path)
+{
+	FILE *log;
+
+	daemon_start(d, replay_recording_policy, NULL);
+	log = fopen(log_path, "w");
+	ck_assert_ptr_nonnull(log);
+	/* A tlsgate line that is no decision: the daemon's own start-up. */
+	free(record_log_line(log, d, " starting: socket ", FORM_SYSLOG_FILE));
+	for (size_t i = 0; i < sizeof(replay_sessions) /
+	    sizeof(*replay_sessions); i++)
+		record_session(d, log, &replay_sessions[i]);
+	fprintf(log, "Nov 28 01:14:22 mx postfix/qmgr[2200]: 4BqT2x3Jz: "
+	    "removed\n");
+	ck_assert_int_eq(fclose(log), 0);
+}
+
+/* text with every "{KEY}" of pairs (KEY, VALUE, ..., NULL) replaced. */
+static char *
+fill_in(const char *text, const char *const *pairs)
+{
+	char *result = strdup(text);
+
+	ck_assert_ptr_nonnull(result);
+	for (size_t i = 0; pairs[i] != NULL; i += 2) {
+		char key[32], *at;
+
+		snprintf(key, sizeof(key), "{%s}", pairs[i]);
+		while ((at = strstr(result, key)) != NULL) {
+			char *next;
+
+			if (asprintf(&next, "%.*s%s%s", (int)(at - result),
+			    result, pairs[i + 1], at + strlen(key)) < 0)
+				ck_abort();
+			free(result);
+			result = next;
+		}
+	}
+	return result;
+}
+
+/*
+ * Runs the binary with args and stdin from input (NULL: empty); returns
+ * the exit status, with stdout and stderr apart in *out and *err.
+ */
+static int
+run_tlsgate(const char *const *args, const char *input, char **out,
+    char **err)
+{
+	char *dir = tu_tempdir(), *in_path, *out_path, *err_path;
+	char *argv[16];
+	size_t argc = 0;
+	int status;
+	pid_t pid;
+
+	in_path = tu_write_file(dir, "in", input != NULL ? input : "");
+	out_path = tu_write_file(dir, "out", "");
+	err_path = tu_write_file(dir, "err", "");
+	argv[argc++] = strdup("tlsgate");
+	for (size_t i = 0; args[i] != NULL; i++) {
+		ck_assert_uint_lt(argc + 1, sizeof(argv) / sizeof(*argv));
+		argv[argc++] = strdup(args[i]);
+	}
+	argv[argc] = NULL;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int in = open(in_path, O_RDONLY);
+		int o = open(out_path, O_WRONLY | O_TRUNC);
+		int e = open(err_path, O_WRONLY | O_TRUNC);
+
+		if (in < 0 || o < 0 || e < 0 || dup2(in, STDIN_FILENO) < 0 ||
+		    dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
+			_exit(126);
+		execv(binary(), argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	*out = tu_read_file(out_path, NULL);
+	*err = tu_read_file(err_path, NULL);
+	ck_assert_ptr_nonnull(*out);
+	ck_assert_ptr_nonnull(*err);
+	for (size_t i = 0; i < argc; i++)
+		free(argv[i]);
+	free(in_path);
+	free(out_path);
+	free(err_path);
+	tu_remove_tree(dir);
+	free(dir);
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Asserts that got is want, naming the first line that differs: a whole
+ * summary would not fit in a Check message.
+ */
+static void
+expect_same_text(const char *what, const char *got, const char *want)
+{
+	size_t line = 1, at = 0;
+
+	if (strcmp(got, want) == 0)
+		return;
+	for (; got[at] == want[at]; at++)
+		if (got[at] == '\n')
+			line++;
+	while (at > 0 && got[at - 1] != '\n')
+		at--;
+	ck_abort_msg("%s differs from line %zu on:\n%.1500s\nwant:\n%.1500s",
+	    what, line, got + at, want + at);
+}
+
+/*
+ * Runs "tlsgate -r candidate -c config log" and asserts its exit status,
+ * its whole stdout and its whole stderr (templates; see fill_in).
+ */
+static void
+expect_replay(const char *const *args, const char *const *pairs,
+    int want_status, const char *want_out, const char *want_err)
+{
+	char *out, *err, *want;
+	int status = run_tlsgate(args, NULL, &out, &err);
+
+	want = fill_in(want_out, pairs);
+	expect_same_text("stdout", out, want);
+	free(want);
+	want = fill_in(want_err, pairs);
+	expect_same_text("stderr", err, want);
+	free(want);
+	ck_assert_int_eq(status, want_status);
+	free(out);
+	free(err);
+}
+
+/*
+ * The fidelity check: against the very policy and configuration the
+ * daemon ran with, every recorded decision must come out the same,
+ * Sendmail's DNs, crafted names and all.
+ */
+START_TEST(test_replay_same_policy)
+{
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	record_replay_log(&d, log_path);
+	expect_replay((const char *const[]) { "-r", d.policy, "-c", d.config,
+	    log_path, NULL }, (const char *const[]) { "R", d.policy,
+	    "P", d.policy, "LOG", log_path, NULL }, 0,
+	    "replayed against {R} (11 rules)\n" REPLAY_LOG_COUNTS NO_CHANGES,
+	    REPLAY_LOG_PROBLEMS);
+	daemon_stop(&d);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * replay_recording_policy made stricter: rule 5 rejects, rule 7 wants
+ * 512 bits, and three new rules: 12 a sender domain must encrypt, 13 a
+ * client range must verify (tempfail), 14 a recipient domain must
+ * verify.
+ */
+static const char replay_stricter_policy[] =
+    "default none\n"
+    "client 192.0.2.0/24 encrypt\n"
+    "client 192.0.2.64/26 verify issuer_cn=\"tlsgate Test CA\"\n"
+    "client-host .partner.example verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 2001:db8::/32 encrypt\n"
+    "client 203.0.113.0/24 verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 203.0.113.99 verify fingerprint=sha256:" FP_HEX " min_bits=512\n"
+    "sender bank.example encrypt min_version=TLSv1.3\n"
+    "sender .monitor.example encrypt mode=monitor\n"
+    "recipient secure.example encrypt\n"
+    "recipient <ceo@example.org> verify\n"
+    "sender example.com encrypt\n"
+    "client 198.51.100.0/24 verify action=tempfail\n"
+    "recipient example.org verify\n";
+
+/*
+ * Worked out session by session:
+ * - R01 (mx1, plaintext, example.com): rule 13 tempfails, rule 12
+ *   rejects, reject wins: accept -> reject by rule 12.  Its accepted
+ *   recipient bob@example.org is refused at MAIL; carol had been refused.
+ * - R02 (mx1, TLSv1.2, no certificate, <>): rule 13 tempfails: accept ->
+ *   tempfail; dan@secure.example refused at MAIL.
+ * - R04's bob@example.org (TLSv1.3, no certificate): rule 14 rejects:
+ *   accept -> reject (R04's MAIL still passes rules 2 and 8).
+ * - R12 (fingerprint matches, 256 bits): rule 7 now too weak: accept ->
+ *   reject; hana@example.org and ivan@example.net refused at MAIL.
+ * - R13 (fingerprint refused with 550 5.7.1): now 530 5.7.0 for the
+ *   bits, checked first: other reply code, rule 7.
+ * - R15 (IPv6 plaintext, tempfailed): rule 5 rejects, and rule 12, but
+ *   rule 5 comes first: tempfail -> reject by rule 5.
+ * - R17 (mx2, plaintext, monitored sender): rule 13 tempfails: accept
+ *   -> tempfail; kim@example.org refused at MAIL, lea had been refused.
+ * - Everything else is refused as before with the same code (R03, R14,
+ *   R18 now fail rule 12 as well), or passes the new rules (R06's and
+ *   R08's ceo@example.org by the exact rule 11, over rule 14; R22 to
+ *   R24 come from 10.0.0.0/8, which no rule names, and R24 still fails
+ *   rule 4).
+ */
+static const char replay_stricter_want[] =
+    "replayed against {S} (14 rules)\n"
+    REPLAY_LOG_COUNTS
+    "decisions that would change: 7\n"
+    "  accept -> reject: 3\n"
+    "  accept -> tempfail: 2\n"
+    "  reject -> accept: 0\n"
+    "  tempfail -> accept: 0\n"
+    "  reject -> tempfail: 0\n"
+    "  tempfail -> reject: 1\n"
+    "  other reply code: 1\n"
+    "recipients now refused at MAIL: 5\n"
+    "by client:\n"
+    "         2  [203.0.113.99][203.0.113.99]\n"
+    "         2  mx1.example.com[198.51.100.10]\n"
+    "         1  mx2.example.com[198.51.100.11]\n"
+    "         1  unknown[192.0.2.20]\n"
+    "         1  v6.example.com[2001:db8::25]\n"
+    "by sender domain:\n"
+    "         2  example.com\n"
+    "         2  example.net\n"
+    "         1  <>\n"
+    "         1  bank.example\n"
+    "         1  lists.monitor.example\n"
+    "by recipient domain:\n"
+    "         4  example.org\n"
+    "         1  example.net\n"
+    "         1  secure.example\n"
+    "by rule of the candidate policy (decisions it refuses differently):\n"
+    "         2  {S}:13\n"
+    "         2  {S}:7\n"
+    "         1  {S}:12\n"
+    "         1  {S}:14\n"
+    "         1  {S}:5\n"
+    "by recorded rule (refusals that would be lifted):\n"
+    "  (none)\n";
+
+START_TEST(test_replay_stricter_policy)
+{
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path, *stricter;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	stricter = tu_write_file(dir, "stricter", replay_stricter_policy);
+	record_replay_log(&d, log_path);
+	expect_replay((const char *const[]) { "-r", stricter, "-c", d.config,
+	    log_path, NULL }, (const char *const[]) { "S", stricter,
+	    "P", stricter, "LOG", log_path, NULL }, 3, replay_stricter_want,
+	    REPLAY_LOG_PROBLEMS);
+	daemon_stop(&d);
+	free(stricter);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * replay_recording_policy made looser: rule 2 exempts its range, rule 3
+ * tempfails, rule 7 takes a second fingerprint, rule 8 takes TLSv1.2,
+ * rule 10 only monitors.
+ */
+static const char replay_looser_policy[] =
+    "default none\n"
+    "client 192.0.2.0/24 none\n"
+    "client 192.0.2.64/26 verify issuer_cn=\"tlsgate Test CA\" "
+    "action=tempfail\n"
+    "client-host .partner.example verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 2001:db8::/32 encrypt action=tempfail\n"
+    "client 203.0.113.0/24 verify subject_cn=client.partner.example "
+    "issuer_cn=\"tlsgate Test CA\"\n"
+    "client 203.0.113.99 verify fingerprint=sha256:" FP_HEX
+    " fingerprint=sha256:" FP_OTHER "\n"
+    "sender bank.example encrypt min_version=TLSv1.2\n"
+    "sender .monitor.example encrypt mode=monitor\n"
+    "recipient secure.example encrypt mode=monitor\n"
+    "recipient <ceo@example.org> verify\n";
+
+/*
+ * Worked out session by session:
+ * - R01's carol@secure.example and R17's lea@secure.example (plaintext):
+ *   rule 10 only monitors: reject -> accept, recorded rule 10 each.
+ * - R03 (192.0.2.20, plaintext): rule 2 exempts: reject -> accept, 2.
+ * - R05 (TLSv1.2, bank.example): rule 8 is met: reject -> accept, 8.
+ * - R13 (the other fingerprint): rule 7 takes it: reject -> accept, 7.
+ * - R18 (TLS state unknown): rule 2 needs nothing: tempfail -> accept,
+ *   recorded rule 2.
+ * - R11 (verify=FAIL, 192.0.2.75): rule 3 tempfails: reject -> tempfail.
+ * - R07, R09, R10, R19, R20 still fail rule 4 (rule 3 is met), R14
+ *   rules 6 and 4, R24 rule 4, R15 rule 5, and R02's and R16's
+ *   ceo@example.org rule 11, as before; what was accepted still is.
+ */
+static const char replay_looser_want[] =
+    "replayed against {L} (11 rules)\n"
+    REPLAY_LOG_COUNTS
+    "decisions that would change: 7\n"
+    "  accept -> reject: 0\n"
+    "  accept -> tempfail: 0\n"
+    "  reject -> accept: 5\n"
+    "  tempfail -> accept: 1\n"
+    "  reject -> tempfail: 1\n"
+    "  tempfail -> reject: 0\n"
+    "  other reply code: 0\n"
+    "recipients now refused at MAIL: 0\n"
+    "by client:\n"
+    "         1  [203.0.113.99][203.0.113.99]\n"
+    "         1  client.example.net[192.0.2.22]\n"
+    "         1  mail.example.net[192.0.2.21]\n"
+    "         1  mx1.example.com[198.51.100.10]\n"
+    "         1  mx2.example.com[198.51.100.11]\n"
+    "         1  relay.partner.example[192.0.2.75]\n"
+    "         1  unknown[192.0.2.20]\n"
+    "by sender domain:\n"
+    "         3  example.com\n"
+    "         1  bank.example\n"
+    "         1  example.net\n"
+    "         1  lists.monitor.example\n"
+    "         1  partner.example\n"
+    "by recipient domain:\n"
+    "         2  secure.example\n"
+    "by rule of the candidate policy (decisions it refuses differently):\n"
+    "         1  {L}:3\n"
+    "by recorded rule (refusals that would be lifted):\n"
+    "         2  {R}:10\n"
+    "         2  {R}:2\n"
+    "         1  {R}:7\n"
+    "         1  {R}:8\n";
+
+START_TEST(test_replay_looser_policy)
+{
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path, *looser;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	looser = tu_write_file(dir, "looser", replay_looser_policy);
+	record_replay_log(&d, log_path);
+	expect_replay((const char *const[]) { "-r", looser, "-c", d.config,
+	    log_path, NULL }, (const char *const[]) { "L", looser,
+	    "P", looser, "R", d.policy, "LOG", log_path, NULL }, 3, replay_looser_want,
+	    REPLAY_LOG_PROBLEMS);
+	daemon_stop(&d);
+	free(looser);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * The messages of a log written by record_log_line, in order: the text
+ * after each line's "tlsgate[PID]: " (malloc'd).  Returns the count.
+ */
+static size_t
+log_messages(const char *log_path, char **messages, size_t size)
+{
+	char *text = tu_read_file(log_path, NULL), *line, *save = NULL;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(text);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		const char *msg = strstr(line, "]: ");
+
+		ck_assert_ptr_nonnull(msg);
+		ck_assert_uint_lt(n, size);
+		messages[n] = strdup(msg + 3);
+		ck_assert_ptr_nonnull(messages[n]);
+		n++;
+	}
+	free(text);
+	return n;
+}
+
+/* Records sessions under policy into log_path; the daemon stays up. */
+static void
+record_small_log(struct daemon *d, const char *policy,
+    const char *extra_config, const struct recorded_session *sessions,
+    size_t count, const char *log_path)
+{
+	FILE *log;
+
+	daemon_start(d, policy, extra_config);
+	log = fopen(log_path, "w");
+	ck_assert_ptr_nonnull(log);
+	for (size_t i = 0; i < count; i++)
+		record_session(d, log, &sessions[i]);
+	ck_assert_int_eq(fclose(log), 0);
+}
+
+/* Six decisions: a rejected MAIL, then two transactions with recipients. */
+static const struct recorded_session replay_verbose_sessions[] = {
+	{ .queue_id = "V01", .mta = 'P', .addr = "192.0.2.7",
+	    .name = "mail.example.net", .sender = "<a@example.net>",
+	    .reply = REJECT_PLAIN, .verdict = "reject" },
+	{ .queue_id = "V02", .mta = 'P', .addr = "198.51.100.1",
+	    .name = "other.example", .tls_version = "TLSv1.3",
+	    .sender = "<>", .reply = "continue", .verdict = "accept",
+	    .rcpts = { { "<b@example.org>", "continue", "accept" } } },
+	{ .queue_id = "V03", .mta = 'P', .addr = "198.51.100.2",
+	    .name = "other.example", .sender = "<c@example.com>",
+	    .reply = "continue", .verdict = "accept",
+	    .rcpts = { { "<d@example.org>", "continue", "accept" },
+		{ "<e@example.net>", "continue", "accept" } } },
+};
+
+#define REPLY_PLAIN_FIELD "reply=\"530 5.7.0 " NO_STARTTLS "\""
+
+/*
+ * Recorded under "client 192.0.2.0/24 encrypt", replayed against a policy
+ * that exempts that range and makes 198.51.100.0/24 encrypt: V01 (line
+ * 1) is lifted; V02 (lines 2, 3) used TLS and stays; V03 (line 4) is
+ * refused now, and with it its two recipients (lines 5, 6), each a block
+ * of its own with the MAIL decision that refuses it.
+ */
+static const char replay_verbose_want[] =
+    "{LOG}:1: reject -> accept\n"
+    "  was: {M1}\n"
+    "  now: mail: accept\n"
+    "{LOG}:4: accept -> reject\n"
+    "  was: {M4}\n"
+    "  now: mail: reject rule={W}:1 require=encrypt reason=\"no STARTTLS\" "
+    REPLY_PLAIN_FIELD "\n"
+    "{LOG}:5: accept -> refused at MAIL\n"
+    "  was: {M5}\n"
+    "  now: mail: reject rule={W}:1 require=encrypt reason=\"no STARTTLS\" "
+    REPLY_PLAIN_FIELD "\n"
+    "{LOG}:6: accept -> refused at MAIL\n"
+    "  was: {M6}\n"
+    "  now: mail: reject rule={W}:1 require=encrypt reason=\"no STARTTLS\" "
+    REPLY_PLAIN_FIELD "\n"
+    "replayed against {W} (2 rules)\n"
+    "lines read: 6\n"
+    "  other programs: 0\n"
+    "  other tlsgate messages: 0\n"
+    "  malformed tlsgate lines: 0\n"
+    "  cut, not replayed: 0\n"
+    "decisions replayed: 6\n"
+    "  sessions (MAIL): 3\n"
+    "  recipients (RCPT): 3\n"
+    "decisions that would change: 2\n"
+    "  accept -> reject: 1\n"
+    "  accept -> tempfail: 0\n"
+    "  reject -> accept: 1\n"
+    "  tempfail -> accept: 0\n"
+    "  reject -> tempfail: 0\n"
+    "  tempfail -> reject: 0\n"
+    "  other reply code: 0\n"
+    "recipients now refused at MAIL: 2\n"
+    "by client:\n"
+    "         1  mail.example.net[192.0.2.7]\n"
+    "         1  other.example[198.51.100.2]\n"
+    "by sender domain:\n"
+    "         1  example.com\n"
+    "         1  example.net\n"
+    "by recipient domain:\n"
+    "         1  example.net\n"
+    "         1  example.org\n"
+    "by rule of the candidate policy (decisions it refuses differently):\n"
+    "         1  {W}:1\n"
+    "by recorded rule (refusals that would be lifted):\n"
+    "         1  {V}:2\n";
+
+START_TEST(test_replay_verbose)
+{
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path, *candidate, *msg[6];
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	candidate = tu_write_file(dir, "candidate",
+	    "client 198.51.100.0/24 encrypt\nclient 192.0.2.0/24 none\n");
+	record_small_log(&d, "default none\nclient 192.0.2.0/24 encrypt\n",
+	    NULL, replay_verbose_sessions, sizeof(replay_verbose_sessions) /
+	    sizeof(*replay_verbose_sessions), log_path);
+	ck_assert_uint_eq(log_messages(log_path, msg, 6), 6);
+	expect_replay((const char *const[]) { "-r", candidate, "-c", d.config,
+	    "-v", log_path, NULL }, (const char *const[]) { "LOG", log_path,
+	    "W", candidate, "V", d.policy, "M1", msg[0], "M4", msg[3],
+	    "M5", msg[4], "M6", msg[5], NULL }, 3, replay_verbose_want, "");
+	for (size_t i = 0; i < 6; i++)
+		free(msg[i]);
+	daemon_stop(&d);
+	free(candidate);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A recipient refused by the candidate: its block shows the RCPT
+ * decision, with the recipient as "tlsgate -q" writes it (once the
+ * replay wrote "rcpt=<<x@secure.example>", having stripped the record's
+ * "<>" in place).
+ */
+START_TEST(test_replay_verbose_rcpt)
+{
+	static const struct recorded_session sessions[] = {
+		{ .queue_id = "X01", .mta = 'P', .addr = "192.0.2.7",
+		    .name = "mail.example.net", .sender = "<a@example.net>",
+		    .reply = "continue", .verdict = "accept",
+		    .rcpts = { { "<x@secure.example>", "continue",
+			"accept" } } },
+	};
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path, *candidate, *msg[2];
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	candidate = tu_write_file(dir, "candidate",
+	    "default none\nrecipient secure.example encrypt\n");
+	record_small_log(&d, "default none\nrecipient other.example none\n",
+	    NULL, sessions, 1, log_path);
+	ck_assert_uint_eq(log_messages(log_path, msg, 2), 2);
+	expect_replay((const char *const[]) { "-r", candidate, "-c", d.config,
+	    "-v", log_path, NULL }, (const char *const[]) { "LOG", log_path,
+	    "C", candidate, "M2", msg[1], NULL }, 3,
+	    "{LOG}:2: accept -> reject\n"
+	    "  was: {M2}\n"
+	    "  now: rcpt: reject rcpt=<x@secure.example> rule={C}:2 "
+	    "require=encrypt reason=\"no STARTTLS\" " REPLY_PLAIN_FIELD "\n"
+	    "replayed against {C} (2 rules)\n"
+	    "lines read: 2\n"
+	    "  other programs: 0\n"
+	    "  other tlsgate messages: 0\n"
+	    "  malformed tlsgate lines: 0\n"
+	    "  cut, not replayed: 0\n"
+	    "decisions replayed: 2\n"
+	    "  sessions (MAIL): 1\n"
+	    "  recipients (RCPT): 1\n"
+	    "decisions that would change: 1\n"
+	    "  accept -> reject: 1\n"
+	    "  accept -> tempfail: 0\n"
+	    "  reject -> accept: 0\n"
+	    "  tempfail -> accept: 0\n"
+	    "  reject -> tempfail: 0\n"
+	    "  tempfail -> reject: 0\n"
+	    "  other reply code: 0\n"
+	    "recipients now refused at MAIL: 0\n"
+	    "by client:\n"
+	    "         1  mail.example.net[192.0.2.7]\n"
+	    "by sender domain:\n"
+	    "         1  example.net\n"
+	    "by recipient domain:\n"
+	    "         1  secure.example\n"
+	    "by rule of the candidate policy (decisions it refuses "
+	    "differently):\n"
+	    "         1  {C}:2\n"
+	    "by recorded rule (refusals that would be lifted):\n"
+	    "  (none)\n", "");
+	for (size_t i = 0; i < 2; i++)
+		free(msg[i]);
+	daemon_stop(&d);
+	free(candidate);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * Fidelity for macro values no real MTA sends but the daemon takes in
+ * its stride (test_hostile_macros): what it decided must replay as it
+ * was.
+ *
+ * What the audit line keeps so that these replay as decided:
+ * - H01: a Sendmail DN that is not valid xtext is logged as sent
+ *   (subject_raw=), not as text that a replay would encode into a valid
+ *   DN and trust the CN of.
+ * - H02, H03: {tls_version} "none" or "unknown" is TLS to the daemon
+ *   (accepted by "encrypt"); tls_state=active tells it from the tls=none
+ *   and tls=unknown that mean "no STARTTLS" and "not reported".
+ * - H04, H05: a NUL in a Sendmail CN or DN (xtext "+00") makes the daemon
+ *   refuse; the line keeps the NUL as \x00 instead of ending the value
+ *   there and showing a certificate the rule accepts.
+ */
+START_TEST(test_replay_hostile_fidelity)
+{
+	static const struct recorded_session sessions[] = {
+		{ .queue_id = "H01", .mta = 'S', .addr = "192.0.2.10",
+		    .name = "[192.0.2.10]", .resolve = "NO",
+		    .tls_version = "TLSv1.3", .verify = "OK",
+		    .subject = "/O=Partner+2/CN=trusted.example",
+		    .cn = "trusted.example", .fingerprint = FP_OTHER,
+		    .sender = "<a@example.net>", .reply = NOT_AUTH,
+		    .verdict = "reject" },
+		{ .queue_id = "H02", .mta = 'P', .addr = "192.0.2.12",
+		    .name = "unknown", .tls_version = "none",
+		    .sender = "<a@example.net>", .reply = "continue",
+		    .verdict = "accept" },
+		{ .queue_id = "H03", .mta = 'P', .addr = "192.0.2.12",
+		    .name = "unknown", .tls_version = "unknown",
+		    .sender = "<a@example.net>", .reply = "continue",
+		    .verdict = "accept" },
+		{ .queue_id = "H04", .mta = 'S', .addr = "192.0.2.10",
+		    .name = "[192.0.2.10]", .resolve = "NO",
+		    .tls_version = "TLSv1.3", .verify = "OK",
+		    .subject = "/O=x/CN=trusted.example",
+		    .cn = "trusted.example+00.evil.example",
+		    .fingerprint = FP_OTHER, .sender = "<a@example.net>",
+		    .reply = NOT_AUTH, .verdict = "reject" },
+		{ .queue_id = "H05", .mta = 'S', .addr = "192.0.2.10",
+		    .name = "[192.0.2.10]", .resolve = "NO",
+		    .tls_version = "TLSv1.3", .verify = "OK",
+		    .subject = "/O=x/CN=trusted.example+00.evil.example",
+		    .cn = "trusted.example", .fingerprint = FP_OTHER,
+		    .sender = "<a@example.net>", .reply = NOT_AUTH,
+		    .verdict = "reject" },
+	};
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	record_small_log(&d, "default none\n"
+	    "client 192.0.2.10 verify subject_cn=trusted.example "
+	    "issuer_cn=\"tlsgate Test CA\"\n"
+	    "client 192.0.2.12 encrypt\n", NULL, sessions, 5, log_path);
+	expect_replay((const char *const[]) { "-r", d.policy, "-c", d.config,
+	    log_path, NULL }, (const char *const[]) { "R", d.policy, NULL },
+	    0,
+	    "replayed against {R} (3 rules)\n"
+	    "lines read: 5\n"
+	    "  other programs: 0\n"
+	    "  other tlsgate messages: 0\n"
+	    "  malformed tlsgate lines: 0\n"
+	    "  cut, not replayed: 0\n"
+	    "decisions replayed: 5\n"
+	    "  sessions (MAIL): 5\n"
+	    "  recipients (RCPT): 0\n" NO_CHANGES, "");
+	daemon_stop(&d);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+#define BROKEN_LINE "Nov 28 01:15:00 mx tlsgate[4242]: "
+#define BROKEN_TAIL "client=a[192.0.2.1] sender=<a@example.net> tls=none"
+
+/*
+ * tlsgate decision lines broken in each way the parser names, in the
+ * order of replay_broken_whys.
+ */
+static const char replay_broken_lines[] =
+    BROKEN_LINE "Q01: reject stage=mail client=broken sender=<a@example.net> "
+    "tls=none reply=\"530 5.7.0 x\"\n"
+    BROKEN_LINE "Q02: accept " BROKEN_TAIL "\n"
+    BROKEN_LINE "Q03: accept stage=data " BROKEN_TAIL "\n"
+    BROKEN_LINE "Q04: accept stage=mail sender=<a@example.net> tls=none\n"
+    BROKEN_LINE "Q05: accept stage=mail client=a[192.0.2.1] "
+    "sender=<a@example.net>\n"
+    BROKEN_LINE "Q06: accept stage=mail client=a[192.0.2.1] tls=none\n"
+    BROKEN_LINE "Q07: accept stage=rcpt " BROKEN_TAIL "\n"
+    BROKEN_LINE "Q08: reject stage=mail " BROKEN_TAIL "\n"
+    BROKEN_LINE "Q09: accept stage=mail junk " BROKEN_TAIL "\n"
+    BROKEN_LINE "Q10: reject stage=mail " BROKEN_TAIL " reason=\"no "
+    "STARTTLS\n"
+    BROKEN_LINE "Q11: reject stage=mail " BROKEN_TAIL " reason=\"a\\qb\" "
+    "reply=\"530 5.7.0 x\"\n"
+    BROKEN_LINE "Q12: reject stage=mail " BROKEN_TAIL " reason=\"a\"b "
+    "reply=\"530 5.7.0 x\"\n";
+
+static const char *const replay_broken_whys[] = {
+	"client= is not NAME[ADDRESS]",
+	"no stage=",
+	"stage= is neither mail nor rcpt",
+	"no client=",
+	"no tls=",
+	"no sender=",
+	"no rcpt= at stage=rcpt",
+	"no reply= for a refusal",
+	"a word that is not key=value",
+	"unterminated quoted value",
+	"bad escape in a quoted value",
+	"text after a quoted value",
+};
+
+/*
+ * Broken lines, lines of other programs and logs that cannot be read
+ * are counted and said on stderr, never fatal: every other line is still
+ * replayed.  Only the first ten problems are shown one by one.
+ */
+START_TEST(test_replay_unreadable_lines)
+{
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path, *missing, *out, *err, *want;
+	char *input, problems[2048];
+	size_t used = 0;
+	const char *last_two;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0 ||
+	    asprintf(&missing, "%s/no-such-log", dir) < 0)
+		ck_abort();
+	record_replay_log(&d, log_path);
+
+	/* All twelve from stdin (no LOG): ten shown, then how many more. */
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", d.policy,
+	    "-c", d.config, NULL }, replay_broken_lines, &out, &err), 0);
+	want = fill_in("replayed against {R} (11 rules)\n"
+	    "lines read: 12\n"
+	    "  other programs: 0\n"
+	    "  other tlsgate messages: 0\n"
+	    "  malformed tlsgate lines: 12\n"
+	    "  cut, not replayed: 0\n"
+	    "decisions replayed: 0\n"
+	    "  sessions (MAIL): 0\n"
+	    "  recipients (RCPT): 0\n" NO_CHANGES,
+	    (const char *const[]) { "R", d.policy, NULL });
+	expect_same_text("stdout", out, want);
+	free(want);
+	for (size_t i = 0; i < 10; i++)
+		used += (size_t)snprintf(problems + used, sizeof(problems) -
+		    used, "tlsgate: -:%zu: malformed tlsgate line: %s\n", i + 1,
+		    replay_broken_whys[i]);
+	snprintf(problems + used, sizeof(problems) - used, "tlsgate: 2 more "
+	    "unreadable lines not shown\n");
+	want = fill_in(REPLAY_FP_WARNING "{PROBLEMS}", (const char *const[]) {
+	    "P", d.policy, "PROBLEMS", problems, NULL });
+	expect_same_text("stderr", err, want);
+	free(want);
+	free(out);
+	free(err);
+
+	/*
+	 * The recorded log, then stdin ("-": another program's line and the
+	 * last two broken lines), a log that does not exist and one that
+	 * is a directory: exit status 1, and all that could be read counted.
+	 */
+	last_two = strstr(replay_broken_lines, BROKEN_LINE "Q11: ");
+	ck_assert_ptr_nonnull(last_two);
+	if (asprintf(&input, "Nov 28 01:15:00 mx kernel: [ 1.000000] eth0: "
+	    "link up\n%s", last_two) < 0)
+		ck_abort();
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", d.policy,
+	    "-c", d.config, log_path, "-", missing, dir, NULL }, input, &out,
+	    &err), 1);
+	free(input);
+	want = fill_in("replayed against {R} (11 rules)\n"
+	    "lines read: 49\n"
+	    "  other programs: 6\n"
+	    "  other tlsgate messages: 2\n"
+	    "  malformed tlsgate lines: 3\n"
+	    "  cut, not replayed: 1\n"
+	    "decisions replayed: 37\n"
+	    "  sessions (MAIL): 23\n"
+	    "  recipients (RCPT): 14\n" NO_CHANGES,
+	    (const char *const[]) { "R", d.policy, NULL });
+	expect_same_text("stdout", out, want);
+	free(want);
+	want = fill_in(REPLAY_LOG_PROBLEMS
+	    "tlsgate: -:2: malformed tlsgate line: bad escape in a quoted "
+	    "value\n"
+	    "tlsgate: -:3: malformed tlsgate line: text after a quoted value\n"
+	    "tlsgate: {MISSING}: No such file or directory\n"
+	    "tlsgate: {DIR}: Is a directory\n",
+	    (const char *const[]) { "P", d.policy, "LOG", log_path,
+	    "MISSING", missing, "DIR", dir, NULL });
+	expect_same_text("stderr", err, want);
+	free(want);
+	free(out);
+	free(err);
+	daemon_stop(&d);
+	free(missing);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A log written in monitor mode replays against the candidate enforced:
+ * Mode in the configuration is ignored, DefaultAction is not.
+ */
+static const char replay_monitor_want[] =
+    "replayed against {P} (2 rules)\n"
+    "lines read: 2\n"
+    "  other programs: 0\n"
+    "  other tlsgate messages: 0\n"
+    "  malformed tlsgate lines: 0\n"
+    "  cut, not replayed: 0\n"
+    "decisions replayed: 2\n"
+    "  sessions (MAIL): 2\n"
+    "  recipients (RCPT): 0\n"
+    "decisions that would change: 1\n"
+    "  accept -> reject: {REJECTS}\n"
+    "  accept -> tempfail: {TEMPFAILS}\n"
+    "  reject -> accept: 0\n"
+    "  tempfail -> accept: 0\n"
+    "  reject -> tempfail: 0\n"
+    "  tempfail -> reject: 0\n"
+    "  other reply code: 0\n"
+    "recipients now refused at MAIL: 0\n"
+    "by client:\n"
+    "         1  mail.example.net[192.0.2.7]\n"
+    "by sender domain:\n"
+    "         1  example.net\n"
+    "by recipient domain:\n"
+    "  (none)\n"
+    "by rule of the candidate policy (decisions it refuses differently):\n"
+    "         1  {P}:1\n"
+    "by recorded rule (refusals that would be lifted):\n"
+    "  (none)\n";
+
+START_TEST(test_replay_monitor_mode_log)
+{
+	static const struct recorded_session sessions[] = {
+		{ .queue_id = "M01", .mta = 'P', .addr = "192.0.2.7",
+		    .name = "mail.example.net", .sender = "<a@example.net>",
+		    .reply = "continue", .verdict = "would-tempfail" },
+		{ .queue_id = "M02", .mta = 'P', .addr = "198.51.100.1",
+		    .name = "other.example", .sender = "<b@example.com>",
+		    .reply = "continue", .verdict = "accept" },
+	};
+	struct daemon d;
+	char *dir = tu_tempdir(), *log_path, *reject_conf;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	reject_conf = tu_write_file(dir, "reject.conf", "DefaultAction reject\n");
+	record_small_log(&d, "default encrypt\nclient 198.51.100.0/24 none\n",
+	    "Mode monitor\nDefaultAction tempfail\n", sessions, 2, log_path);
+	/* The daemon's own configuration: enforced, tempfail by default. */
+	expect_replay((const char *const[]) { "-r", d.policy, "-c", d.config,
+	    log_path, NULL }, (const char *const[]) { "P", d.policy,
+	    "REJECTS", "0", "TEMPFAILS", "1", NULL }, 3, replay_monitor_want,
+	    "");
+	/* Another configuration's DefaultAction. */
+	expect_replay((const char *const[]) { "-r", d.policy, "-c",
+	    reject_conf, log_path, NULL }, (const char *const[]) { "P",
+	    d.policy, "REJECTS", "1", "TEMPFAILS", "0", NULL }, 3,
+	    replay_monitor_want, "");
+	daemon_stop(&d);
+	free(reject_conf);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * Groups list their first 20 entries and say how many more there are;
+ * -v lists them all.  22 clients, 192.0.2.1 to .22, in the order of
+ * their keys: "...[192.0.2.10]" sorts before "...[192.0.2.1]" ("0" <
+ * "]"), so .8 and .9 are the two left out.
+ */
+START_TEST(test_replay_group_limit)
+{
+	static const unsigned order[] = {
+		10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 1, 20, 21, 22, 2, 3,
+		4, 5, 6, 7, 8, 9
+	};
+	struct daemon d;
+	struct mail_macros m;
+	char *dir = tu_tempdir(), *log_path, *candidate, *out, *err, *want;
+	char clients[2048], reply[1024];
+	size_t used = 0;
+	FILE *log;
+
+	if (asprintf(&log_path, "%s/maillog", dir) < 0)
+		ck_abort();
+	candidate = tu_write_file(dir, "candidate",
+	    "default encrypt\nlistener submission encrypt\n");
+	daemon_start(&d, "default none\nlistener submission encrypt\n", NULL);
+	log = fopen(log_path, "w");
+	ck_assert_ptr_nonnull(log);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	for (unsigned i = 1; i <= 22; i++) {
+		char client[32];
+
+		snprintf(client, sizeof(client), "192.0.2.%u", i);
+		one_mail(&d, client, &m, reply, sizeof(reply));
+		ck_assert_str_eq(reply, "continue");
+		free(record_log_line(log, &d, "4BqT2x3Jz: accept stage=mail ",
+		    FORM_SYSLOG_FILE));
+	}
+	ck_assert_int_eq(fclose(log), 0);
+
+	for (size_t i = 0; i < 20; i++)
+		used += (size_t)snprintf(clients + used, sizeof(clients) - used,
+		    "         1  client.example.net[192.0.2.%u]\n", order[i]);
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", candidate,
+	    "-c", d.config, log_path, NULL }, NULL, &out, &err), 3);
+	want = fill_in("replayed against {C} (2 rules)\n"
+	    "lines read: 22\n"
+	    "  other programs: 0\n"
+	    "  other tlsgate messages: 0\n"
+	    "  malformed tlsgate lines: 0\n"
+	    "  cut, not replayed: 0\n"
+	    "decisions replayed: 22\n"
+	    "  sessions (MAIL): 22\n"
+	    "  recipients (RCPT): 0\n"
+	    "decisions that would change: 22\n"
+	    "  accept -> reject: 22\n"
+	    "  accept -> tempfail: 0\n"
+	    "  reject -> accept: 0\n"
+	    "  tempfail -> accept: 0\n"
+	    "  reject -> tempfail: 0\n"
+	    "  tempfail -> reject: 0\n"
+	    "  other reply code: 0\n"
+	    "recipients now refused at MAIL: 0\n"
+	    "by client:\n"
+	    "{CLIENTS}"
+	    "  (2 more; -v lists all)\n"
+	    "by sender domain:\n"
+	    "        22  sender.example\n"
+	    "by recipient domain:\n"
+	    "  (none)\n"
+	    "by rule of the candidate policy (decisions it refuses "
+	    "differently):\n"
+	    "        22  {C}:1\n"
+	    "by recorded rule (refusals that would be lifted):\n"
+	    "  (none)\n", (const char *const[]) { "C", candidate,
+	    "CLIENTS", clients, NULL });
+	expect_same_text("stdout", out, want);
+	ck_assert_str_eq(err, "");
+	free(want);
+	free(out);
+	free(err);
+
+	/* -v: all 22, and no word of more. */
+	for (size_t i = 20; i < 22; i++)
+		used += (size_t)snprintf(clients + used, sizeof(clients) - used,
+		    "         1  client.example.net[192.0.2.%u]\n", order[i]);
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", candidate,
+	    "-c", d.config, "-v", log_path, NULL }, NULL, &out, &err), 3);
+	want = fill_in("by client:\n{CLIENTS}by sender domain:\n",
+	    (const char *const[]) { "CLIENTS", clients, NULL });
+	ck_assert_msg(strstr(out, want) != NULL, "no full client list in:\n%s",
+	    out);
+	ck_assert_ptr_null(strstr(out, "more; -v lists all"));
+	free(want);
+	free(out);
+	free(err);
+	daemon_stop(&d);
+	free(candidate);
+	free(log_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Usage errors exit 2; a candidate with errors exits 1 and replays nothing. */
+START_TEST(test_replay_usage_and_errors)
+{
+	char *dir = tu_tempdir(), *conf, *good, *broken, *log, *out, *err;
+	char *want;
+
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	good = tu_write_file(dir, "good", "default none\nclient 192.0.2.0/24 "
+	    "encrypt\n");
+	broken = tu_write_file(dir, "broken", "default none\n"
+	    "client 192.0.2.1/24 encrypt\n");
+	log = tu_write_file(dir, "maillog", "Nov 28 01:14:19 mx tlsgate[1]: "
+	    "R01: accept stage=mail client=a[192.0.2.1] sender=<a@b.example> "
+	    "tls=none\n");
+
+	/* -r without its POLICY, -v without -r, -r with -n or -q. */
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", NULL },
+	    NULL, &out, &err), 2);
+	free(out);
+	free(err);
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-v", "-c", conf,
+	    log, NULL }, NULL, &out, &err), 2);
+	free(out);
+	free(err);
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", good, "-n",
+	    "-c", conf, NULL }, NULL, &out, &err), 2);
+	free(out);
+	free(err);
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", good, "-q",
+	    "-c", conf, "client=192.0.2.1", NULL }, NULL, &out, &err), 2);
+	free(out);
+	free(err);
+
+	/* Sanity: the good candidate does replay the line (and rejects it). */
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", good, "-c",
+	    conf, log, NULL }, NULL, &out, &err), 3);
+	ck_assert_ptr_nonnull(strstr(out, "  accept -> reject: 1\n"));
+	free(out);
+	free(err);
+
+	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", broken,
+	    "-c", conf, log, NULL }, NULL, &out, &err), 1);
+	ck_assert_str_eq(out, "");
+	want = fill_in("{B}:2:8: error: host bits set in '192.0.2.1/24' (did "
+	    "you mean 192.0.2.0/24?)\n"
+	    "tlsgate: not replaying: the configuration or {B} has errors\n",
+	    (const char *const[]) { "B", broken, NULL });
+	expect_same_text("stderr", err, want);
+	free(want);
+	free(out);
+	free(err);
+	free(conf);
+	free(good);
+	free(broken);
+	free(log);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 protocol_suite(void)
 {
@@ -2911,6 +4361,15 @@ protocol_suite(void)
 	tcase_add_test(tc, test_reload_unreadable);
 	tcase_add_test(tc, test_socket_umask);
 	tcase_add_test(tc, test_writable_warnings);
+	tcase_add_test(tc, test_replay_same_policy);
+	tcase_add_test(tc, test_replay_stricter_policy);
+	tcase_add_test(tc, test_replay_looser_policy);
+	tcase_add_test(tc, test_replay_verbose);
+	tcase_add_test(tc, test_replay_verbose_rcpt);
+	tcase_add_test(tc, test_replay_hostile_fidelity);
+	tcase_add_test(tc, test_replay_unreadable_lines);
+	tcase_add_test(tc, test_replay_monitor_mode_log);
+	tcase_add_test(tc, test_replay_group_limit);
 	suite_add_tcase(s, tc);
 
 	tcase_add_test(cli, test_check_option);
@@ -2919,6 +4378,7 @@ protocol_suite(void)
 	tcase_add_test(cli, test_socket_faults);
 	tcase_add_test(cli, test_userid_as_non_root);
 	tcase_add_test(cli, test_root_without_user_id);
+	tcase_add_test(cli, test_replay_usage_and_errors);
 	suite_add_tcase(s, cli);
 	return s;
 }

@@ -38,6 +38,7 @@ struct audit_record {
 	struct audit_value sender;      /* "<a@b>" */
 	struct audit_value rcpt;
 	struct audit_value tls;
+	struct audit_value tls_state;   /* "active": tls= is the version text */
 	struct audit_value cipher;
 	struct audit_value bits;
 	struct audit_value verify;
@@ -46,6 +47,11 @@ struct audit_record {
 	struct audit_value issuer;
 	struct audit_value issuer_cn;
 	struct audit_value fingerprint;
+	/* Sendmail macros that were not valid xtext, as sent. */
+	struct audit_value subject_raw;
+	struct audit_value subject_cn_raw;
+	struct audit_value issuer_raw;
+	struct audit_value issuer_cn_raw;
 	struct audit_value rules[DECISION_MAX_RULES];   /* "FILE:LINE" */
 	size_t rule_count;
 	struct audit_value reply;       /* "530 5.7.0 Must issue ..." */

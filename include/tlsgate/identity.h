@@ -16,6 +16,7 @@
 #define TLSGATE_IDENTITY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "tlsgate/dn.h"
 #include "tlsgate/fingerprint.h"
@@ -52,6 +53,8 @@ struct name_fact {
 	bool known;
 	bool usable;
 	char *value;            /* decoded, NUL-terminated; NULL when unknown */
+	size_t value_len;       /* bytes of value, a decoded NUL included */
+	bool value_raw;         /* value is the macro as sent: not valid xtext */
 	const char *problem;    /* why not usable, for the log */
 };
 
@@ -60,6 +63,8 @@ struct dn_fact {
 	bool truncated;         /* the MTA may have cut it (Sendmail: 255 bytes) */
 	struct dn dn;
 	char *text;             /* decoded text as reported, for the log */
+	size_t text_len;        /* bytes of text, a decoded NUL included */
+	bool text_raw;          /* text is the macro as sent: not valid xtext */
 };
 
 struct tls_facts {

@@ -47,6 +47,9 @@ void audit_begin(struct audit_line *a, const char *queue_id,
     const char *verdict);
 /* Appends " key=value", quoting and escaping the value as needed. */
 void audit_field(struct audit_line *a, const char *key, const char *value);
+/* The same for len bytes that may hold NUL (written as \x00). */
+void audit_field_bytes(struct audit_line *a, const char *key,
+    const char *value, size_t len);
 void audit_fieldf(struct audit_line *a, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*
