@@ -412,6 +412,24 @@ show_change(struct replay *r, const char *name, unsigned long number,
 	    what, (int)rec->message_len, rec->message, a.buf);
 }
 
+/* Counts (and with -v shows) the new decision if it differs. */
+static void
+compare(struct replay *r, const char *name, unsigned long number,
+    const struct audit_record *rec, enum policy_stage stage,
+    const struct facts *f, const struct decision *d)
+{
+	int kind = classify(rec, d);
+
+	if (kind < 0)
+		return;
+	r->changes[kind]++;
+	r->change_total++;
+	count_groups(r, rec, d, false);
+	if (r->verbose)
+		show_change(r, name, number, rec, change_names[kind], stage, f,
+		    d);
+}
+
 static void
 problem(struct replay *r, const char *name, unsigned long number,
     const char *what, const char *why)
@@ -449,7 +467,6 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	char recipient[AUDIT_VALUE_MAX + 4];
 	enum mta_flavour mta = record_mta(rec);
 	bool facts_ok;
-	int kind;
 
 	facts_init(&f);
 	f.mta = mta;
@@ -486,15 +503,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	policy_evaluate(r->policy, &f, STAGE_MAIL, &d);
 	if (rec->stage == STAGE_MAIL) {
 		r->mail_decisions++;
-		kind = classify(rec, &d);
-		if (kind >= 0) {
-			r->changes[kind]++;
-			r->change_total++;
-			count_groups(r, rec, &d, false);
-			if (r->verbose)
-				show_change(r, name, number, rec,
-				    change_names[kind], STAGE_MAIL, &f, &d);
-		}
+		compare(r, name, number, rec, STAGE_MAIL, &f, &d);
 		goto done;
 	}
 
@@ -513,15 +522,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	}
 	f.recipient = bare_address(&rec->rcpt, recipient, sizeof(recipient));
 	policy_evaluate(r->policy, &f, STAGE_RCPT, &d);
-	kind = classify(rec, &d);
-	if (kind >= 0) {
-		r->changes[kind]++;
-		r->change_total++;
-		count_groups(r, rec, &d, false);
-		if (r->verbose)
-			show_change(r, name, number, rec, change_names[kind],
-			    STAGE_RCPT, &f, &d);
-	}
+	compare(r, name, number, rec, STAGE_RCPT, &f, &d);
 done:
 	tls_facts_free(&f.tls);
 	for (size_t i = 0; i < lm.owned_count; i++)
