@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034 # syslog_note is read by the sourcing script
 # tests/bench/lib.sh - what the milter benchmarks share: a syslog socket
 # that never blocks, and stopping a libmilter filter at once.  Sourced by
-# tests/bench/milter.sh and tests/bench/reload.sh, which define die().
+# tests/bench/milter.sh, tests/bench/reload.sh and tests/bench/replay.sh,
+# which define die().
 
 SYSLOG_PID=
 SYSLOG_OWNED=0
