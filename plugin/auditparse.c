@@ -143,6 +143,10 @@ parse_verdict(const char *word, size_t len, enum verdict *out)
 	return false;
 }
 
+/* A key, its length counted by the compiler, and the field it fills. */
+#define FIELD(name) { #name, sizeof(#name) - 1, \
+	offsetof(struct audit_record, name) }
+
 /* The field a key fills, or NULL for a key this version does not know. */
 static struct audit_value *
 field_for(struct audit_record *r, const char *key, size_t len,
@@ -150,32 +154,16 @@ field_for(struct audit_record *r, const char *key, size_t len,
 {
 	static const struct {
 		const char *key;
+		size_t len;
 		size_t offset;
 	} fields[] = {
-		{ "client", offsetof(struct audit_record, client) },
-		{ "client_host", offsetof(struct audit_record, client_host) },
-		{ "host_verified", offsetof(struct audit_record, host_verified) },
-		{ "mta", offsetof(struct audit_record, mta) },
-		{ "listener", offsetof(struct audit_record, listener) },
-		{ "sender", offsetof(struct audit_record, sender) },
-		{ "rcpt", offsetof(struct audit_record, rcpt) },
-		{ "tls", offsetof(struct audit_record, tls) },
-		{ "tls_state", offsetof(struct audit_record, tls_state) },
-		{ "cipher", offsetof(struct audit_record, cipher) },
-		{ "bits", offsetof(struct audit_record, bits) },
-		{ "verify", offsetof(struct audit_record, verify) },
-		{ "subject", offsetof(struct audit_record, subject) },
-		{ "subject_cn", offsetof(struct audit_record, subject_cn) },
-		{ "issuer", offsetof(struct audit_record, issuer) },
-		{ "issuer_cn", offsetof(struct audit_record, issuer_cn) },
-		{ "fingerprint", offsetof(struct audit_record, fingerprint) },
-		{ "subject_raw", offsetof(struct audit_record, subject_raw) },
-		{ "subject_cn_raw", offsetof(struct audit_record,
-		    subject_cn_raw) },
-		{ "issuer_raw", offsetof(struct audit_record, issuer_raw) },
-		{ "issuer_cn_raw", offsetof(struct audit_record,
-		    issuer_cn_raw) },
-		{ "reply", offsetof(struct audit_record, reply) },
+		FIELD(client), FIELD(client_host), FIELD(host_verified),
+		FIELD(mta), FIELD(listener), FIELD(sender), FIELD(rcpt),
+		FIELD(tls), FIELD(tls_state), FIELD(cipher), FIELD(bits),
+		FIELD(verify), FIELD(subject), FIELD(subject_cn),
+		FIELD(issuer), FIELD(issuer_cn), FIELD(fingerprint),
+		FIELD(subject_raw), FIELD(subject_cn_raw), FIELD(issuer_raw),
+		FIELD(issuer_cn_raw), FIELD(reply),
 	};
 
 	if (len == 5 && memcmp(key, "stage", 5) == 0)
@@ -184,8 +172,7 @@ field_for(struct audit_record *r, const char *key, size_t len,
 		return r->rule_count < DECISION_MAX_RULES ?
 		    &r->rules[r->rule_count++] : NULL;
 	for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++)
-		if (strlen(fields[i].key) == len &&
-		    memcmp(fields[i].key, key, len) == 0)
+		if (fields[i].len == len && memcmp(fields[i].key, key, len) == 0)
 			return (struct audit_value *)(void *)((char *)r +
 			    fields[i].offset);
 	return NULL;
