@@ -230,8 +230,8 @@ devlog_alive() {
 
 # syslog_start: when nothing listens on /dev/log, bind it and copy every
 # datagram, one per line, to $WORKDIR/syslog (glibc's syslog() sends no
-# newline, so a plain socat copy would glue the messages together: a small
-# Perl reader adds it).  When a syslog daemon (or another test run) owns
+# newline, so a plain socat copy would glue the messages together:
+# tests/syslog-reader adds it).  When a syslog daemon (or another test run) owns
 # /dev/log, read tlsgate's own stderr copy instead (tlsgate -f).
 syslog_start() {
 	SYSLOG_OWNED=0
@@ -245,20 +245,8 @@ syslog_start() {
 	LOG_FILE=$WORKDIR/syslog
 	: >"$LOG_FILE"
 	rm -f /dev/log
-	perl -MIO::Socket::UNIX -MSocket -e '
-		my ($path, $out) = @ARGV;
-		my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $path)
-			or die "cannot bind $path: $!\n";
-		chmod 0666, $path;
-		open(my $fh, ">>", $out) or die "$out: $!\n";
-		$fh->autoflush(1);
-		$SIG{TERM} = sub { unlink $path; exit 0 };
-		$SIG{HUP} = "IGNORE";
-		my $msg;
-		while (defined $s->recv($msg, 65536)) {
-			$msg =~ s/[\0\n]+\z//;
-			print $fh "$msg\n";
-		}' /dev/log "$LOG_FILE" </dev/null >/dev/null 2>>"$WORKDIR/syslog-reader.err" &
+	"$top/tests/syslog-reader" /dev/log "$LOG_FILE" </dev/null >/dev/null \
+		2>>"$WORKDIR/syslog-reader.err" &
 	SYSLOG_PID=$!
 	SYSLOG_OWNED=1
 	local i=0

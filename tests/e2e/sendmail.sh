@@ -301,20 +301,8 @@ sm_check_cf() {
 sm_syslog_start() {
 	local d=$1 i=0
 	rm -f "$d/log.sock"
-	# shellcheck disable=SC2016 # Perl's variables
-	perl -MIO::Socket::UNIX -MSocket -e '
-		my ($path, $out) = @ARGV;
-		my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $path)
-			or die "cannot bind $path: $!\n";
-		chmod 0666, $path;
-		open(my $fh, ">>", $out) or die "$out: $!\n";
-		$fh->autoflush(1);
-		$SIG{TERM} = sub { exit 0 };
-		my $msg;
-		while (defined $s->recv($msg, 65536)) {
-			$msg =~ s/[\0\n]+\z//;
-			print $fh "$msg\n";
-		}' "$d/log.sock" "$d/maillog" </dev/null >>"$d/stdout.log" 2>&1 &
+	"$top/tests/syslog-reader" "$d/log.sock" "$d/maillog" </dev/null \
+		>>"$d/stdout.log" 2>&1 &
 	echo "$!" >"$d/syslog.pid"
 	while [ ! -S "$d/log.sock" ]; do
 		if [ $i -ge 50 ]; then
