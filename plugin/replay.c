@@ -281,6 +281,19 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	return true;
 }
 
+/* The client's address from "name[addr]"; false when it is none. */
+static bool
+record_addr(const struct audit_record *rec, struct ip_addr *out)
+{
+	char addr[64];
+
+	if (rec->client_addr.len >= sizeof(addr))
+		return false;
+	memcpy(addr, rec->client_addr.text, rec->client_addr.len);
+	addr[rec->client_addr.len] = '\0';
+	return ip_addr_parse(addr, out);
+}
+
 /* The verified client name, as audit.c marked it. */
 static const char *
 record_host(const struct audit_record *rec, char *buf, size_t size)
@@ -470,15 +483,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 
 	facts_init(&f);
 	f.mta = mta;
-	{
-		char addr[64];
-
-		if (rec->client_addr.len < sizeof(addr)) {
-			memcpy(addr, rec->client_addr.text, rec->client_addr.len);
-			addr[rec->client_addr.len] = '\0';
-			f.client_addr_known = ip_addr_parse(addr, &f.client_addr);
-		}
-	}
+	f.client_addr_known = record_addr(rec, &f.client_addr);
 	f.client_host = record_host(rec, host, sizeof(host));
 	f.listener = rec->listener.text;
 	f.sender = bare_address(&rec->sender, sender, sizeof(sender));

@@ -3447,6 +3447,28 @@ expect_replay(const char *const *args, const char *const *pairs,
 	free(err);
 }
 
+/* A replay test's scratch directory and the log it records there. */
+struct replay_scratch {
+	char *dir;
+	char *log_path;
+};
+
+static void
+replay_scratch_init(struct replay_scratch *s)
+{
+	s->dir = tu_tempdir();
+	if (asprintf(&s->log_path, "%s/maillog", s->dir) < 0)
+		ck_abort();
+}
+
+static void
+replay_scratch_free(struct replay_scratch *s)
+{
+	free(s->log_path);
+	tu_remove_tree(s->dir);
+	free(s->dir);
+}
+
 /*
  * The fidelity check: against the very policy and configuration the
  * daemon ran with, every recorded decision must come out the same,
@@ -3455,20 +3477,17 @@ expect_replay(const char *const *args, const char *const *pairs,
 START_TEST(test_replay_same_policy)
 {
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path;
+	struct replay_scratch s;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	record_replay_log(&d, log_path);
+	replay_scratch_init(&s);
+	record_replay_log(&d, s.log_path);
 	expect_replay((const char *const[]) { "-r", d.policy, "-c", d.config,
-	    log_path, NULL }, (const char *const[]) { "R", d.policy,
-	    "P", d.policy, "LOG", log_path, NULL }, 0,
+	    s.log_path, NULL }, (const char *const[]) { "R", d.policy,
+	    "P", d.policy, "LOG", s.log_path, NULL }, 0,
 	    "replayed against {R} (11 rules)\n" REPLAY_LOG_COUNTS NO_CHANGES,
 	    REPLAY_LOG_PROBLEMS);
 	daemon_stop(&d);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -3559,21 +3578,19 @@ static const char replay_stricter_want[] =
 START_TEST(test_replay_stricter_policy)
 {
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path, *stricter;
+	struct replay_scratch s;
+	char *stricter;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	stricter = tu_write_file(dir, "stricter", replay_stricter_policy);
-	record_replay_log(&d, log_path);
+	replay_scratch_init(&s);
+	stricter = tu_write_file(s.dir, "stricter", replay_stricter_policy);
+	record_replay_log(&d, s.log_path);
 	expect_replay((const char *const[]) { "-r", stricter, "-c", d.config,
-	    log_path, NULL }, (const char *const[]) { "S", stricter,
-	    "P", stricter, "LOG", log_path, NULL }, 3, replay_stricter_want,
+	    s.log_path, NULL }, (const char *const[]) { "S", stricter,
+	    "P", stricter, "LOG", s.log_path, NULL }, 3, replay_stricter_want,
 	    REPLAY_LOG_PROBLEMS);
 	daemon_stop(&d);
 	free(stricter);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -3652,21 +3669,19 @@ static const char replay_looser_want[] =
 START_TEST(test_replay_looser_policy)
 {
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path, *looser;
+	struct replay_scratch s;
+	char *looser;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	looser = tu_write_file(dir, "looser", replay_looser_policy);
-	record_replay_log(&d, log_path);
+	replay_scratch_init(&s);
+	looser = tu_write_file(s.dir, "looser", replay_looser_policy);
+	record_replay_log(&d, s.log_path);
 	expect_replay((const char *const[]) { "-r", looser, "-c", d.config,
-	    log_path, NULL }, (const char *const[]) { "L", looser,
-	    "P", looser, "R", d.policy, "LOG", log_path, NULL }, 3, replay_looser_want,
+	    s.log_path, NULL }, (const char *const[]) { "L", looser,
+	    "P", looser, "R", d.policy, "LOG", s.log_path, NULL }, 3, replay_looser_want,
 	    REPLAY_LOG_PROBLEMS);
 	daemon_stop(&d);
 	free(looser);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -3787,27 +3802,25 @@ static const char replay_verbose_want[] =
 START_TEST(test_replay_verbose)
 {
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path, *candidate, *msg[6];
+	struct replay_scratch s;
+	char *candidate, *msg[6];
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	candidate = tu_write_file(dir, "candidate",
+	replay_scratch_init(&s);
+	candidate = tu_write_file(s.dir, "candidate",
 	    "client 198.51.100.0/24 encrypt\nclient 192.0.2.0/24 none\n");
 	record_small_log(&d, "default none\nclient 192.0.2.0/24 encrypt\n",
 	    NULL, replay_verbose_sessions, sizeof(replay_verbose_sessions) /
-	    sizeof(*replay_verbose_sessions), log_path);
-	ck_assert_uint_eq(log_messages(log_path, msg, 6), 6);
+	    sizeof(*replay_verbose_sessions), s.log_path);
+	ck_assert_uint_eq(log_messages(s.log_path, msg, 6), 6);
 	expect_replay((const char *const[]) { "-r", candidate, "-c", d.config,
-	    "-v", log_path, NULL }, (const char *const[]) { "LOG", log_path,
+	    "-v", s.log_path, NULL }, (const char *const[]) { "LOG", s.log_path,
 	    "W", candidate, "V", d.policy, "M1", msg[0], "M4", msg[3],
 	    "M5", msg[4], "M6", msg[5], NULL }, 3, replay_verbose_want, "");
 	for (size_t i = 0; i < 6; i++)
 		free(msg[i]);
 	daemon_stop(&d);
 	free(candidate);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -3827,17 +3840,17 @@ START_TEST(test_replay_verbose_rcpt)
 			"accept" } } },
 	};
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path, *candidate, *msg[2];
+	struct replay_scratch s;
+	char *candidate, *msg[2];
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	candidate = tu_write_file(dir, "candidate",
+	replay_scratch_init(&s);
+	candidate = tu_write_file(s.dir, "candidate",
 	    "default none\nrecipient secure.example encrypt\n");
 	record_small_log(&d, "default none\nrecipient other.example none\n",
-	    NULL, sessions, 1, log_path);
-	ck_assert_uint_eq(log_messages(log_path, msg, 2), 2);
+	    NULL, sessions, 1, s.log_path);
+	ck_assert_uint_eq(log_messages(s.log_path, msg, 2), 2);
 	expect_replay((const char *const[]) { "-r", candidate, "-c", d.config,
-	    "-v", log_path, NULL }, (const char *const[]) { "LOG", log_path,
+	    "-v", s.log_path, NULL }, (const char *const[]) { "LOG", s.log_path,
 	    "C", candidate, "M2", msg[1], NULL }, 3,
 	    "{LOG}:2: accept -> reject\n"
 	    "  was: {M2}\n"
@@ -3876,9 +3889,7 @@ START_TEST(test_replay_verbose_rcpt)
 		free(msg[i]);
 	daemon_stop(&d);
 	free(candidate);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -3932,16 +3943,15 @@ START_TEST(test_replay_hostile_fidelity)
 		    .verdict = "reject" },
 	};
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path;
+	struct replay_scratch s;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
+	replay_scratch_init(&s);
 	record_small_log(&d, "default none\n"
 	    "client 192.0.2.10 verify subject_cn=trusted.example "
 	    "issuer_cn=\"tlsgate Test CA\"\n"
-	    "client 192.0.2.12 encrypt\n", NULL, sessions, 5, log_path);
+	    "client 192.0.2.12 encrypt\n", NULL, sessions, 5, s.log_path);
 	expect_replay((const char *const[]) { "-r", d.policy, "-c", d.config,
-	    log_path, NULL }, (const char *const[]) { "R", d.policy, NULL },
+	    s.log_path, NULL }, (const char *const[]) { "R", d.policy, NULL },
 	    0,
 	    "replayed against {R} (3 rules)\n"
 	    "lines read: 5\n"
@@ -3953,9 +3963,7 @@ START_TEST(test_replay_hostile_fidelity)
 	    "  sessions (MAIL): 5\n"
 	    "  recipients (RCPT): 0\n" NO_CHANGES, "");
 	daemon_stop(&d);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -4008,15 +4016,16 @@ static const char *const replay_broken_whys[] = {
 START_TEST(test_replay_unreadable_lines)
 {
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path, *missing, *out, *err, *want;
+	struct replay_scratch s;
+	char *missing, *out, *err, *want;
 	char *input, problems[2048];
 	size_t used = 0;
 	const char *last_two;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0 ||
-	    asprintf(&missing, "%s/no-such-log", dir) < 0)
+	replay_scratch_init(&s);
+	if (asprintf(&missing, "%s/no-such-log", s.dir) < 0)
 		ck_abort();
-	record_replay_log(&d, log_path);
+	record_replay_log(&d, s.log_path);
 
 	/* All twelve from stdin (no LOG): ten shown, then how many more. */
 	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", d.policy,
@@ -4057,7 +4066,7 @@ START_TEST(test_replay_unreadable_lines)
 	    "link up\n%s", last_two) < 0)
 		ck_abort();
 	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", d.policy,
-	    "-c", d.config, log_path, "-", missing, dir, NULL }, input, &out,
+	    "-c", d.config, s.log_path, "-", missing, s.dir, NULL }, input, &out,
 	    &err), 1);
 	free(input);
 	want = fill_in("replayed against {R} (11 rules)\n"
@@ -4078,17 +4087,15 @@ START_TEST(test_replay_unreadable_lines)
 	    "tlsgate: -:3: malformed tlsgate line: text after a quoted value\n"
 	    "tlsgate: {MISSING}: No such file or directory\n"
 	    "tlsgate: {DIR}: Is a directory\n",
-	    (const char *const[]) { "P", d.policy, "LOG", log_path,
-	    "MISSING", missing, "DIR", dir, NULL });
+	    (const char *const[]) { "P", d.policy, "LOG", s.log_path,
+	    "MISSING", missing, "DIR", s.dir, NULL });
 	expect_same_text("stderr", err, want);
 	free(want);
 	free(out);
 	free(err);
 	daemon_stop(&d);
 	free(missing);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -4137,28 +4144,26 @@ START_TEST(test_replay_monitor_mode_log)
 		    .reply = "continue", .verdict = "accept" },
 	};
 	struct daemon d;
-	char *dir = tu_tempdir(), *log_path, *reject_conf;
+	struct replay_scratch s;
+	char *reject_conf;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	reject_conf = tu_write_file(dir, "reject.conf", "DefaultAction reject\n");
+	replay_scratch_init(&s);
+	reject_conf = tu_write_file(s.dir, "reject.conf", "DefaultAction reject\n");
 	record_small_log(&d, "default encrypt\nclient 198.51.100.0/24 none\n",
-	    "Mode monitor\nDefaultAction tempfail\n", sessions, 2, log_path);
+	    "Mode monitor\nDefaultAction tempfail\n", sessions, 2, s.log_path);
 	/* The daemon's own configuration: enforced, tempfail by default. */
 	expect_replay((const char *const[]) { "-r", d.policy, "-c", d.config,
-	    log_path, NULL }, (const char *const[]) { "P", d.policy,
+	    s.log_path, NULL }, (const char *const[]) { "P", d.policy,
 	    "REJECTS", "0", "TEMPFAILS", "1", NULL }, 3, replay_monitor_want,
 	    "");
 	/* Another configuration's DefaultAction. */
 	expect_replay((const char *const[]) { "-r", d.policy, "-c",
-	    reject_conf, log_path, NULL }, (const char *const[]) { "P",
+	    reject_conf, s.log_path, NULL }, (const char *const[]) { "P",
 	    d.policy, "REJECTS", "1", "TEMPFAILS", "0", NULL }, 3,
 	    replay_monitor_want, "");
 	daemon_stop(&d);
 	free(reject_conf);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
@@ -4176,17 +4181,17 @@ START_TEST(test_replay_group_limit)
 	};
 	struct daemon d;
 	struct mail_macros m;
-	char *dir = tu_tempdir(), *log_path, *candidate, *out, *err, *want;
+	struct replay_scratch s;
+	char *candidate, *out, *err, *want;
 	char clients[2048], reply[1024];
 	size_t used = 0;
 	FILE *log;
 
-	if (asprintf(&log_path, "%s/maillog", dir) < 0)
-		ck_abort();
-	candidate = tu_write_file(dir, "candidate",
+	replay_scratch_init(&s);
+	candidate = tu_write_file(s.dir, "candidate",
 	    "default encrypt\nlistener submission encrypt\n");
 	daemon_start(&d, "default none\nlistener submission encrypt\n", NULL);
-	log = fopen(log_path, "w");
+	log = fopen(s.log_path, "w");
 	ck_assert_ptr_nonnull(log);
 	postfix_mail(&m, NULL, NULL, NULL, NULL);
 	for (unsigned i = 1; i <= 22; i++) {
@@ -4204,7 +4209,7 @@ START_TEST(test_replay_group_limit)
 		used += (size_t)snprintf(clients + used, sizeof(clients) - used,
 		    "         1  client.example.net[192.0.2.%u]\n", order[i]);
 	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", candidate,
-	    "-c", d.config, log_path, NULL }, NULL, &out, &err), 3);
+	    "-c", d.config, s.log_path, NULL }, NULL, &out, &err), 3);
 	want = fill_in("replayed against {C} (2 rules)\n"
 	    "lines read: 22\n"
 	    "  other programs: 0\n"
@@ -4247,7 +4252,7 @@ START_TEST(test_replay_group_limit)
 		used += (size_t)snprintf(clients + used, sizeof(clients) - used,
 		    "         1  client.example.net[192.0.2.%u]\n", order[i]);
 	ck_assert_int_eq(run_tlsgate((const char *const[]) { "-r", candidate,
-	    "-c", d.config, "-v", log_path, NULL }, NULL, &out, &err), 3);
+	    "-c", d.config, "-v", s.log_path, NULL }, NULL, &out, &err), 3);
 	want = fill_in("by client:\n{CLIENTS}by sender domain:\n",
 	    (const char *const[]) { "CLIENTS", clients, NULL });
 	ck_assert_msg(strstr(out, want) != NULL, "no full client list in:\n%s",
@@ -4258,9 +4263,7 @@ START_TEST(test_replay_group_limit)
 	free(err);
 	daemon_stop(&d);
 	free(candidate);
-	free(log_path);
-	tu_remove_tree(dir);
-	free(dir);
+	replay_scratch_free(&s);
 }
 END_TEST
 
