@@ -22,7 +22,7 @@
 
 #include <libmilter/mfapi.h>
 
-#include "tlsgate/config.h"
+#include "tlsgate/conf.h"
 #include "tlsgate/log.h"
 #include "tlsgate/milter.h"
 #include "tlsgate/policy.h"

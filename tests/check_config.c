@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "tlsgate/config.h"
+#include "tlsgate/conf.h"
 #include "tlsgate/log.h"
 
 /*
- * The default directories depend on how plugin/config.c was built
+ * The default directories depend on how plugin/conf.c was built
  * (--sysconfdir, --runstatedir), so the defaults are checked by shape.
  */
 static void

@@ -15,7 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tlsgate/config.h"
+#include "tlsgate/diag.h"
+
+/* How much is logged (LogLevel): each level logs what the ones before it do. */
+enum log_level { LOG_LEVEL_NOTICE, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_open(int facility, enum log_level level, bool to_stderr);
 void log_set_level(enum log_level level);

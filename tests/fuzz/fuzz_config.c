@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the tlsgate.conf reader,
- * config_load() in plugin/config.c: keys, quoting, comments, socket
+ * config_load() in plugin/conf.c: keys, quoting, comments, socket
  * specifications, UserID, UMask and relative PolicyFile resolution.
  *
  * Why: the configuration is read at startup and by "tlsgate -n" from a
@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tlsgate/config.h"
+#include "tlsgate/conf.h"
 #include "tlsgate/diag.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -1,5 +1,5 @@
 /*
- * config.c - reads tlsgate.conf (config.h): one "Key value" per line, the
+ * conf.c - reads tlsgate.conf (conf.h): one "Key value" per line, the
  * keys in one table, every problem reported with FILE:LINE in one pass.
  */
 #include "config.h"
@@ -20,7 +20,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "tlsgate/config.h"
+#include "tlsgate/conf.h"
 
 /* The build passes the configured directories; without them, the usual ones. */
 #ifndef RUNSTATEDIR

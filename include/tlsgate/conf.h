@@ -4,16 +4,15 @@
  * configdef); an unknown key, a bad value or a key given twice is an
  * error reported as "FILE:LINE: error: MESSAGE", all of them in one pass.
  */
-#ifndef TLSGATE_CONFIG_H
-#define TLSGATE_CONFIG_H
+#ifndef TLSGATE_CONF_H
+#define TLSGATE_CONF_H
 
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "tlsgate/diag.h"
+#include "tlsgate/log.h"
 #include "tlsgate/rule.h"
-
-enum log_level { LOG_LEVEL_NOTICE, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 struct tlsgate_config {
 	char *file;             /* the file read, NULL for built-in defaults */
