@@ -1,6 +1,8 @@
 /*
  * audit.c - turns a decision and the facts it was made on into one audit
  * line (audit.h, DESIGN section 5).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

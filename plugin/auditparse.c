@@ -1,6 +1,8 @@
 /*
  * auditparse.c - finds tlsgate's audit lines in a syslog file and splits
  * them into their fields, undoing log.c's quoting (auditparse.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

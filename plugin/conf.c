@@ -1,6 +1,8 @@
 /*
  * conf.c - reads tlsgate.conf (conf.h): one "Key value" per line, the
  * keys in one table, every problem reported with FILE:LINE in one pass.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * log.c - syslog with ident "tlsgate", the level filter, the copy to
  * stderr in the foreground, and the audit line builder (log.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * main.c - the tlsgate command: run the filter, check a configuration
  * (-n), answer what the policy would do to a session (-q), or replay an
  * audit log against a candidate policy (-r).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * whole session and block STARTTLS itself.  The TLS state is read at MAIL,
  * from macros requested for that stage, because a client may send MAIL
  * without a new EHLO after STARTTLS.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * query.c - "tlsgate -q": parse KEY=VALUE queries, turn them into the
  * macros the MTA would send, and print what the policy decides (query.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

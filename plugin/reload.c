@@ -7,6 +7,8 @@
  * everywhere and this thread takes them with sigwait, so the work happens
  * in ordinary thread context, never in a signal handler, and a listing
  * never runs beside a reload.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * replay.c - "tlsgate -r": decides the sessions of an audit log again
  * against a candidate policy and counts what would change (replay.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

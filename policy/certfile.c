@@ -2,6 +2,8 @@
  * certfile.c - loads the PEM files named by cert= and ca= with GnuTLS and
  * keeps, for each certificate, the names and fingerprints that a rule
  * compares with what the MTA reports.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * diag.c - the list of errors and warnings a parser produces (diag.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

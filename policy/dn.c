@@ -17,6 +17,8 @@
  * "+" is part of the value, as older OpenSSL wrote it.  A value that
  * older OpenSSL wrote with a bare "/CN=" inside comes out as an extra CN
  * attribute, which the identity code refuses (more than one CN).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

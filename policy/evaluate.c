@@ -6,6 +6,8 @@
  * needs it fails with "cannot be evaluated" (4.3.5) and the reason says
  * which macro or setting is missing, so a misconfigured MTA shows up in
  * the log instead of letting mail through.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * facts.c - the session facts the policy engine decides on (facts.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * fingerprint.c - certificate fingerprints as a policy writes them and as
  * Sendmail reports them (fingerprint.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * hostname.c - DNS name syntax and subdomain tests (hostname.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -3,6 +3,8 @@
  * that are each known or unknown (identity.h).  A name is only usable
  * when nothing about it is ambiguous: a crafted certificate must never
  * pass for another one.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * iptable.c - address and CIDR parsing, and the longest-prefix match table
  * flattened into sorted intervals (iptable.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

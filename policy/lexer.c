@@ -4,6 +4,8 @@
  * The file is copied once and every token is decoded in place (decoding
  * only ever shortens), so a million-line policy costs no allocation per
  * line.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * skipped and do not end a rule.  "#" starts a comment at the start of a
  * token; double quotes group text with spaces, with \" and \\ escapes.
  * Each token keeps its line and column so that errors point at it.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_LEXER_H
 #define TLSGATE_LEXER_H

@@ -1,6 +1,8 @@
 /*
  * nametable.c - case-insensitive hash table of names, with the domain and
  * address matching rules of the policy (nametable.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

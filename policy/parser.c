@@ -5,6 +5,8 @@
  * One pass over the file; a line with an error is reported and skipped,
  * and parsing goes on so that the admin sees every problem at once.  The
  * loader refuses the whole policy if any error was reported.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * policy.c - loading a policy file into a reference-counted snapshot, and
  * the snapshot's accessors (policy.h).  Its rule statistics are in
  * rulestats.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

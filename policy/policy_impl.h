@@ -1,6 +1,8 @@
 /*
  * policy_impl.h - the inside of a policy snapshot, shared by the parser,
  * the loader and the evaluator only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_POLICY_IMPL_H
 #define TLSGATE_POLICY_IMPL_H

@@ -1,6 +1,8 @@
 /*
  * rule.c - names of rule kinds and requirements, shared by the parser,
  * the evaluator and the log.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

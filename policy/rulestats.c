@@ -2,6 +2,8 @@
  * rulestats.c - the rule statistics of a policy snapshot (rulestats.h):
  * saturating lock-free counts per rule, and the listing that finds each
  * listed rule's pattern in the tables.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -4,6 +4,8 @@
  * The lock is held only to copy the pointer and take a reference: without
  * it a reader could load the pointer just before a reload drops the last
  * reference and frees the policy under it.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

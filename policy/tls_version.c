@@ -1,5 +1,7 @@
 /*
  * tls_version.c - parse and name TLS protocol versions (see tls_version.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * xtext.c - decoding of the RFC 3461 xtext that Sendmail applies to the
  * certificate macros (xtext.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

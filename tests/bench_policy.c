@@ -8,6 +8,8 @@
  *
  *   tests/bench_policy [-n RULES] [-e EVALUATIONS] [-k POLICY_FILE] [-s SEED]
  *                      [-C]
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

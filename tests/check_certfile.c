@@ -2,6 +2,8 @@
  * check_certfile.c - unit tests of policy/certfile.c against the PKI that
  * tests/pki.sh makes with certtool, whose own fingerprints are the
  * reference for ours.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * check_config.c - unit tests of tlsgate.conf reading (every key with good
  * and bad values, the exact FILE:LINE messages, comments and quoting) and
  * of the audit line builder of the log module (escaping, truncation).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -5,6 +5,8 @@
  * identity matching against the test PKI, crafted certificate names, rule
  * matching within and across kinds, combined failures, monitor mode,
  * message=, the rule statistics and the snapshot holder.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

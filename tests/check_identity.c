@@ -2,6 +2,8 @@
  * check_identity.c - unit tests for peer identity: xtext, the two DN text
  * forms, fingerprints, the facts made from Postfix and Sendmail macros,
  * and the verified client hostname.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

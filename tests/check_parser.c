@@ -4,6 +4,8 @@
  * comments and continuation lines, what a parsed rule holds, and the
  * policy file itself: not UTF-8, empty, not a regular file, writable by
  * others.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -9,6 +9,8 @@
  * sockets that cannot be had, hostile macro values and crafted names,
  * and, with raw packets, an MTA that goes away mid-packet; so are the
  * privileges it runs with.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

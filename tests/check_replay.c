@@ -8,6 +8,8 @@
  * certificate names included) are recorded under each policy of a set
  * and replayed against each policy; the counts the replay reports must be
  * those found by deciding the original facts directly.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * check_tables.c - unit tests of the address parsers and the two lookup
  * tables (policy/iptable.c, policy/nametable.c), with randomized
  * cross-checks of the interval flattening against a brute-force search.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -23,6 +23,8 @@
  *   quit                           (implied at the end)
  *   drop                           (close without QUIT)
  *   expect TEXT...                 the previous reply must read TEXT
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

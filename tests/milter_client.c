@@ -7,6 +7,8 @@
  * that the tests do not share a single mistake with the code under test.
  * Every connection is its own object with no global state, so any number
  * of threads may each run their own sessions.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

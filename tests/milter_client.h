@@ -10,6 +10,8 @@
  * reply to, no packet is sent or no reply awaited.  Like an MTA, it sends
  * no RCPT of a transaction the filter accepted at MAIL (mc_rcpt reports
  * MC_ACCEPT without a round trip).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_MILTER_CLIENT_H
 #define TLSGATE_MILTER_CLIENT_H

@@ -12,6 +12,8 @@
  *   null_filter -s unix:/path/to/socket
  *
  * Stops on SIGTERM, SIGHUP or SIGINT like any libmilter filter.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

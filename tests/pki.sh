@@ -11,6 +11,8 @@
 #
 # Quiet on success; on failure prints what failed with certtool's output
 # and exits non-zero.
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 set -eu
 

@@ -1,5 +1,7 @@
 /*
  * testutil.c - scratch files and the test PKI for the unit tests.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

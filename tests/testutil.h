@@ -2,6 +2,8 @@
  * testutil.h - helpers shared by the Check unit tests: scratch
  * directories, files written from strings, and the throwaway PKI that
  * tests/pki.sh makes with certtool.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_TESTUTIL_H
 #define TLSGATE_TESTUTIL_H

@@ -2,6 +2,8 @@
  * audit.h - the audit line of one decision (DESIGN section 5): the
  * verdict, where it was made, what the MTA reported, and for each failed
  * rule its file:line, its requirement and why it failed.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_AUDIT_H
 #define TLSGATE_AUDIT_H

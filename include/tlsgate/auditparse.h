@@ -8,6 +8,8 @@
  * value is bare, or quoted with \" \\ and \xHH escapes.  Values are
  * unescaped into a scratch buffer of the caller's; the line is left as it
  * was, to be shown again.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_AUDITPARSE_H
 #define TLSGATE_AUDITPARSE_H

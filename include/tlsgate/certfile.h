@@ -6,6 +6,8 @@
  * rule can compare with what the MTA reports: subject and issuer DN, their
  * CNs (with the CN count, so an ambiguous name is never taken for an
  * identity) and the MD5, SHA-1 and SHA-256 fingerprints.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_CERTFILE_H
 #define TLSGATE_CERTFILE_H

@@ -3,6 +3,8 @@
  * DESIGN section 6.  The keys live in one table (like OpenDKIM's struct
  * configdef); an unknown key, a bad value or a key given twice is an
  * error reported as "FILE:LINE: error: MESSAGE", all of them in one pass.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_CONF_H
 #define TLSGATE_CONF_H

@@ -5,6 +5,8 @@
  * FILE:LINE:COL, so that every problem in a file is reported in one pass
  * and the caller decides where the text goes (stderr for -n, syslog on
  * reload).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_DIAG_H
 #define TLSGATE_DIAG_H

@@ -19,6 +19,8 @@
  * "CN", "commonName" and "2.5.4.3" are the same.  A multi-valued RDN
  * ("CN=a+UID=b") is flattened into its attributes in written order, as
  * OpenSSL's one-line form does.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_DN_H
 #define TLSGATE_DN_H

@@ -7,6 +7,8 @@
  * applicable rule must be met; the reply comes from the worst failure
  * (reject beats tempfail), and every failure is listed for the audit log.
  * Evaluation allocates nothing.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_EVALUATE_H
 #define TLSGATE_EVALUATE_H

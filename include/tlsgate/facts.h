@@ -2,6 +2,8 @@
  * facts.h - what the policy engine knows about one SMTP session: the
  * client, the listener, the envelope and the TLS facts.  The plugin fills
  * it from milter macros; tlsgate -q fills it from the command line.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_FACTS_H
 #define TLSGATE_FACTS_H

@@ -2,6 +2,8 @@
  * fingerprint.h - certificate fingerprints as written in a policy
  * ("sha256:AB:CD..." or "sha256:abcd...") and as Sendmail reports them in
  * {cert_fp} / {cert_md5} (upper-case hex pairs joined by ":").
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_FINGERPRINT_H
 #define TLSGATE_FINGERPRINT_H

@@ -2,6 +2,8 @@
  * hostname.h - the syntax of DNS names as policies and certificates use
  * them: letters, digits, "-" and "_" in labels of 1 to 63 bytes, at most
  * 253 bytes in all.  "_" is allowed because real MTA hostnames carry it.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_HOSTNAME_H
 #define TLSGATE_HOSTNAME_H

@@ -11,6 +11,8 @@
  * A fact the MTA does not report stays unknown, so that a rule that needs
  * it can be answered with "cannot be evaluated" (4.3.5) instead of being
  * taken as met or as failed.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_IDENTITY_H
 #define TLSGATE_IDENTITY_H

@@ -11,6 +11,8 @@
  * IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) and prefixes of length 96 or
  * more inside ::ffff:0:0/96 are treated as the IPv4 address or prefix they
  * carry, so that one client is never two different keys.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_IPTABLE_H
 #define TLSGATE_IPTABLE_H

@@ -7,6 +7,8 @@
  * argument, never as a format.  Audit values are quoted when they contain
  * spaces, quotes or "=", and control and non-ASCII bytes are written as
  * \xHH, so one decision is always one parseable line.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_LOG_H
 #define TLSGATE_LOG_H

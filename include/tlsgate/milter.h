@@ -1,6 +1,8 @@
 /*
  * milter.h - the libmilter callbacks: macros in, facts to the engine,
  * decisions out as replies and audit lines.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_MILTER_H
 #define TLSGATE_MILTER_H

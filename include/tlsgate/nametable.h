@@ -5,6 +5,8 @@
  * Keys are folded to ASCII lower case on insert and on lookup; a lookup
  * costs the same with ten keys or a million.  Built once, then read-only:
  * lookups from many threads need no lock.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_NAMETABLE_H
 #define TLSGATE_NAMETABLE_H

@@ -6,6 +6,8 @@
  * of sessions can evaluate against it without locks; a reload builds a new
  * one beside it and swaps (snapshot.h).  A file with any error yields no
  * snapshot at all.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_POLICY_H
 #define TLSGATE_POLICY_H

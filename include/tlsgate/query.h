@@ -6,6 +6,8 @@
  * facts by the same code the daemon uses, so that the answer is the one the
  * daemon would give: under mta=postfix a fingerprint= rule cannot be
  * evaluated, exactly as in production.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_QUERY_H
 #define TLSGATE_QUERY_H

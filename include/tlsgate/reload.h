@@ -2,6 +2,8 @@
  * reload.h - the policy's signals.  SIGUSR1: read the policy file again,
  * away from the sessions, and swap it in only if it has no error.
  * SIGUSR2: log the running policy's rule statistics.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_RELOAD_H
 #define TLSGATE_RELOAD_H

@@ -10,6 +10,8 @@
  * the new RCPT decision.  Monitor verdicts count as accepted, as the MTA
  * sees them, so replaying monitor-mode logs against an enforcing policy
  * shows what enforcing would refuse.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_REPLAY_H
 #define TLSGATE_REPLAY_H

@@ -5,6 +5,8 @@
  * 192.0.2.0/24 encrypt") is a small fixed record and everything rarer
  * (identity constraints, message, the requirement as written) hangs off
  * an optional extra record.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_RULE_H
 #define TLSGATE_RULE_H

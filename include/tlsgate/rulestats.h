@@ -2,6 +2,8 @@
  * rulestats.h - what each rule of a policy snapshot did: lock-free counts
  * added from the daemon's decisions, and a listing that names each rule's
  * pattern for the statistics log (SIGUSR2).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_RULESTATS_H
 #define TLSGATE_RULESTATS_H

@@ -5,6 +5,8 @@
  * deciding and keeps it to the end, so a reload never changes the rules
  * under a session in flight; the old snapshot is freed when its last
  * session lets go.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_SNAPSHOT_H
 #define TLSGATE_SNAPSHOT_H

@@ -4,6 +4,8 @@
  * Versions are ordered numbers (the wire version: SSLv3 = 0x0300 ...
  * TLSv1.3 = 0x0304), so that a version newer than this program still
  * compares as newer instead of being unknown.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_TLS_VERSION_H
 #define TLSGATE_TLS_VERSION_H

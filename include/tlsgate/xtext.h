@@ -2,6 +2,8 @@
  * xtext.h - decoding of RFC 3461 xtext, the encoding Sendmail applies to
  * certificate macros ({cert_subject}, {cn_subject}, ...): "+HH" stands for
  * one byte.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_XTEXT_H
 #define TLSGATE_XTEXT_H

@@ -3,6 +3,8 @@
 # that never blocks, and stopping a libmilter filter at once.  Sourced by
 # tests/bench/milter.sh, tests/bench/reload.sh and tests/bench/replay.sh,
 # which define die().
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 SYSLOG_PID=
 SYSLOG_OWNED=0

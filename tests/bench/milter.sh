@@ -18,6 +18,8 @@
 # Environment: BUILD (default: the tree's build/), OUT (default
 # $BUILD/bench/milter.txt), RULES (1000000), ROUNDS (3), SECONDS_PER_ROUND
 # (10), CONCURRENCY (50), MIXED (1; 0 skips the mixed variant).
+#
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)

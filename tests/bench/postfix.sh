@@ -45,6 +45,8 @@
 # $BUILD/tests/null_filter; "no" skips variant N).  Run as root.  Writes
 # key=value lines and a summary to $OUT and prints the summary; exits 0
 # unless something broke.
+#
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 export LC_ALL=C
 

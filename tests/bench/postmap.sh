@@ -34,6 +34,8 @@
 # Writes key=value lines and a summary to $OUT, prints the summary; exits 0
 # unless something broke (a missing tool, a program failing, or the two
 # sides disagreeing on what they found).
+#
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 export LC_ALL=C
 

@@ -18,6 +18,8 @@
 # Environment: BUILD (default: the tree's build/), OUT (default
 # $BUILD/bench/reload.txt), RULES (1000000), DURATION (30), INTERVAL (3),
 # CONCURRENCY (50).
+#
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)

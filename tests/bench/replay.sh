@@ -50,6 +50,8 @@
 # OTHER_PCT (5), SEED, KEEP (1: keep the work directory with the log and
 # the policies, for profiling, and say where), BENCH_INSTALL (no: never
 # apt-get install time).
+#
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 export LC_ALL=C
 

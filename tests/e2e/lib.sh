@@ -113,6 +113,8 @@
 #   e2e_summary               print "N skipped" (if any), then the line
 #                             "N passed, N failed"; returns 1 if any failed
 # ---------------------------------------------------------------------------
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 : "${top:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${TLSGATE:=$top/build/plugin/tlsgate}"

@@ -12,6 +12,8 @@
 #   MTA_MILTER_DOWN_REPLY  its exact reply line there
 #   MTA_MILTER_DOWN_TLS_STAGE, MTA_MILTER_DOWN_TLS_REPLY  the same for a
 #                          client that asks for STARTTLS (default: as above)
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 POLICY_FILE_NAME='tlsgate/policy'
 

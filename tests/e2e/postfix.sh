@@ -9,6 +9,8 @@
 # the socket and file paths (and the listener address) replaced, so the
 # snippets users copy are the ones tested.  Sourced by tests/e2e/run and by
 # scripts/quickstart; needs $top, and lib.sh's variables for mta_start.
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 MTA_NAME=postfix
 

@@ -29,6 +29,8 @@
 #
 # A failing case prints tlsgate -r -v's output, which shows each decision
 # that came out differently, with the line it came from.
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 # Decision lines of tlsgate, as tlsgate -r counts them.
 REPLAY_DECISION_RE='tlsgate(\[[0-9]+\])?: [^ ]+: (accept|reject|tempfail|would-reject|would-tempfail) stage=(mail|rcpt) '

@@ -18,6 +18,8 @@
 # Sendmail's "Milter (tlsgate): ..." lines never mix with tlsgate's).
 # Sourced by tests/e2e/run after tests/e2e/lib.sh; needs $top, and lib.sh's
 # variables and port_open for mta_start.  Safe under "set -eu".
+#
+# SPDX-License-Identifier: BSD-2-Clause
 
 # shellcheck disable=SC2034 # read by tests/e2e/run and tests/e2e/matrix.sh
 MTA_NAME=sendmail

@@ -2,6 +2,8 @@
  * cn_count.h - counts the CN attributes of a one-line DN on its text, for
  * the fuzz targets' properties: a count made without dn.c, to hold dn.c's
  * reading against.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef TLSGATE_FUZZ_CN_COUNT_H
 #define TLSGATE_FUZZ_CN_COUNT_H

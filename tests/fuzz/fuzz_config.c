@@ -10,6 +10,8 @@
  * config_load() only reads a path, so each input is written to one
  * memory file (memfd, or an unlinked temporary file) made once per
  * process and read back through /proc/self/fd/N.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -13,6 +13,8 @@
  *
  * Input: byte 0 picks the decoder (modulo 6, see decode_kind: the seeds
  * use the digits '0' to '5'); the rest is the text to decode.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

@@ -23,6 +23,8 @@
  * cn_subject, cn_issuer, verify, cert_md5, cert_fp).  A macro the input
  * does not reach, or one that is the single byte 0x01, is not sent.
  * The seeds start with 0x40 + 4 * session + MTA ('@' to '_').
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

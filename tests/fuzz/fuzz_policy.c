@@ -14,6 +14,8 @@
  * DefaultAction tempfail; bit 2: Mode monitor); the rest is the policy
  * text.  The seeds start with 'P' (Postfix), 'Q' (Sendmail), 'S'
  * (Sendmail, DefaultAction tempfail) or 'T' (Postfix, Mode monitor).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

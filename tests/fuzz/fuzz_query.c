@@ -13,6 +13,8 @@
  * for a client that must use TLS when the query says there was none.
  *
  * Input: query lines, as "tlsgate -q -" reads them from stdin.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 

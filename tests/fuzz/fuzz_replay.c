@@ -13,6 +13,8 @@
  *
  * Input: with a first byte of 'R', the rest is values separated by NUL
  * bytes for the round trip; otherwise log lines, as "tlsgate -r" reads them.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "config.h"
 
