@@ -10,9 +10,11 @@
 #   MTA_NAME            postfix | sendmail
 #   mta_prepare         install or unpack what the MTA needs; idempotent; may
 #                       keep downloads in $E2E_CACHE.  Returns 0 when ready,
-#                       2 when the MTA cannot be had here (the run then
-#                       reports the MTA's tests as skipped, not failed; say
-#                       why on stderr), anything else is a failure.
+#                       2 only when installing the MTA would replace the
+#                       system's own MTA (the run then reports the MTA's
+#                       tests as skipped, and says why on stderr); anything
+#                       else is a failure.  tests/e2e/abilities.sh then
+#                       checks what the MTA and the tools can do.
 #   mta_start WORKDIR   start the MTA with everything (config, queue, pid,
 #                       logs) under WORKDIR:
 #                       - listens on 127.0.0.1:$SMTP_PORT;
@@ -62,6 +64,9 @@
 #                  tlsgate.conf lines, one per line, written into every
 #                  configuration (e.g. "UserID root:postfix" so that the
 #                  socket's group lets Postfix's smtpd in)
+#
+# From scripts/packages.sh: the package lists and install_packages; from
+# tests/e2e/abilities.sh: abilities_check MTA, run before any case.
 #
 # Functions (all return non-zero on failure, after saying why on stderr):
 #   e2e_setup WORKDIR         PKI, syslog reader, free port, socket path
@@ -119,6 +124,12 @@
 : "${top:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${TLSGATE:=$top/build/plugin/tlsgate}"
 : "${E2E_CACHE:=/var/cache/tlsgate-e2e}"
+
+# The package lists and install_packages; the checks of the tools.
+# shellcheck source=scripts/packages.sh
+. "$top/scripts/packages.sh"
+# shellcheck source=tests/e2e/abilities.sh
+. "$top/tests/e2e/abilities.sh"
 
 # The loopback addresses the cases may send from (swaks --local-interface)
 # and their names, for the MTA's own /etc/hosts: README.md's replay example

@@ -4,7 +4,7 @@
 #
 # Runs Debian's Postfix (3.7) as root with its own configuration directory,
 # queue and log under WORKDIR: "postfix -c DIR start", inside "unshare -m"
-# with an /etc/hosts of its own (lib.sh's E2E_HOSTS) where that works.  The tlsgate settings
+# with an /etc/hosts of its own (lib.sh's E2E_HOSTS).  The tlsgate settings
 # come from contrib/postfix/main.cf and contrib/postfix/master.cf, with only
 # the socket and file paths (and the listener address) replaced, so the
 # snippets users copy are the ones tested.  Sourced by tests/e2e/run and by
@@ -17,10 +17,6 @@ MTA_NAME=postfix
 # smtpd connects to tlsgate's socket as the mail owner; the socket gets
 # this group (UMask 007 keeps others out), as in a real installation.
 TLSGATE_MTA_CONF="UserID root:postfix"
-
-pf_installed() {
-	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
 
 # pf_other_mta: prints why another MTA is here, or fails when none is.
 pf_other_mta() {
@@ -39,25 +35,10 @@ pf_other_mta() {
 	return 1
 }
 
-# pf_install_packages PKG...: apt-get install what is missing.
-pf_install_packages() {
-	local missing=() p
-	for p in "$@"; do
-		pf_installed "$p" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "== installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
-		apt-get update -q || return 1
-	fi
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
-
 # mta_prepare: 0 ready, 2 cannot have Postfix here (another MTA), 1 error.
 mta_prepare() {
 	local why
-	if ! pf_installed postfix; then
+	if ! pkg_installed postfix; then
 		if why=$(pf_other_mta); then
 			echo "postfix: not installing Postfix: $why; the Postfix tests are skipped" >&2
 			return 2
@@ -66,17 +47,9 @@ mta_prepare() {
 		# system's own instance: the tests run their own.
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			debconf-set-selections || return 1
-		pf_install_packages postfix || return 1
+		install_packages postfix || return 1
 	fi
-	pf_install_packages swaks socat || return 1
-	local c
-	for c in postfix postconf swaks socat; do
-		if ! command -v "$c" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$c" ]; then
-			echo "postfix: $c not found after installing" >&2
-			return 1
-		fi
-	done
-	return 0
+	install_packages "${E2E_CLIENT_PACKAGES[@]}"
 }
 
 pf_dir() { echo "$1/postfix"; }
@@ -201,16 +174,12 @@ pf_running() {
 	postfix -c "$(pf_dir "$1")/etc" status >/dev/null 2>&1
 }
 
-# pf_start CONFDIR HOSTS: postfix start, with HOSTS as its /etc/hosts when
-# PF_OWN_HOSTS is 1 (the master and every daemon it starts see it).
+# pf_start CONFDIR HOSTS: postfix start, with HOSTS as its /etc/hosts (the
+# master and every daemon it starts see it; the mount is theirs alone).
 pf_start() {
-	if [ "$PF_OWN_HOSTS" = 1 ]; then
-		# shellcheck disable=SC2016 # expanded by the inner sh
-		unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec postfix -c "$2" start' \
-			sh "$2" "$1"
-	else
-		postfix -c "$1" start
-	fi
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec postfix -c "$2" start' \
+		sh "$2" "$1"
 }
 
 mta_start() {
@@ -233,16 +202,8 @@ mta_start() {
 	# Its own /etc/hosts, as Sendmail has: the loopback addresses the
 	# cases send from have the names lib.sh gives them (E2E_HOSTS),
 	# verified both ways, whatever the host's resolver says about them.
-	# The mount is Postfix's alone (unshare -m); where that cannot be
-	# had, Postfix runs with the host's resolver (PF_OWN_HOSTS=0).
 	printf '%s\n' "$E2E_HOSTS" >"$d/hosts"
 	chmod 644 "$d/hosts"
-	PF_OWN_HOSTS=0
-	if unshare -m true 2>/dev/null; then
-		PF_OWN_HOSTS=1
-	else
-		echo "postfix: unshare -m does not work here; Postfix uses the host's /etc/hosts" >&2
-	fi
 	if ! pf_start "$conf" "$d/hosts" >"$d/start.out" 2>&1; then
 		echo "postfix: postfix -c $conf start failed:" >&2
 		cat "$d/start.out" "$d/maillog" >&2
