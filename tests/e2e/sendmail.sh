@@ -386,9 +386,13 @@ mta_start() {
 }
 
 # sm_kill_group PID SIGNAL: PID's process group when PID leads one (setsid
-# made it so), else PID alone.
+# made it so), else PID alone.  The group is read from /proc (the fifth
+# field of stat, after the command name in parentheses): ps is not on
+# every Debian system.
 sm_kill_group() {
-	if [ "$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')" = "$1" ]; then
+	local pgrp
+	pgrp=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3)
+	if [ "$pgrp" = "$1" ]; then
 		kill "-$2" -- "-$1" 2>/dev/null || true
 	else
 		kill "-$2" "$1" 2>/dev/null || true
