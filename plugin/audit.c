@@ -1,6 +1,6 @@
 /*
  * audit.c - turns a decision and the facts it was made on into one audit
- * line (audit.h, DESIGN section 5).
+ * line (audit.h; the fields are listed in tlsgate(8), THE LOG).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

@@ -497,7 +497,7 @@ set_background(struct config_loader *ld, const char *value)
 	return NULL;
 }
 
-/* Every key of DESIGN section 6, as messages spell them. */
+/* Every key of tlsgate.conf(5), KEYS, as messages spell them. */
 static const struct config_key config_keys[] = {
 	{ "Socket", set_socket },
 	{ "PolicyFile", set_policy_file },

@@ -1,6 +1,6 @@
 /*
  * evaluate.c - decides MAIL and RCPT against a policy snapshot (see
- * evaluate.h and DESIGN section 4).
+ * evaluate.h; the replies are those of tlsgate-policy(5), REPLIES).
  *
  * A fact that the MTA did not report never counts as met: a rule that
  * needs it fails with "cannot be evaluated" (4.3.5) and the reason says

@@ -1,6 +1,6 @@
 /*
  * check_evaluate.c - unit tests of policy_evaluate (policy/evaluate.c):
- * every row of DESIGN section 4's reply table for Postfix- and
+ * every row of tlsgate-policy(5)'s reply table (REPLIES) for Postfix- and
  * Sendmail-style facts (built from macros as the daemon builds them),
  * identity matching against the test PKI, crafted certificate names, rule
  * matching within and across kinds, combined failures, monitor mode,

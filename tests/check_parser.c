@@ -1,9 +1,9 @@
 /*
  * check_parser.c - unit tests of the policy parser: every error class of
- * DESIGN section 3 with its exact FILE:LINE:COL, warnings, quoting,
- * comments and continuation lines, what a parsed rule holds, and the
- * policy file itself: not UTF-8, empty, not a regular file, writable by
- * others.
+ * tlsgate-policy(5) (DIAGNOSTICS) with its exact FILE:LINE:COL, warnings,
+ * quoting, comments and continuation lines, what a parsed rule holds, and
+ * the policy file itself: not UTF-8, empty, not a regular file, writable
+ * by others.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -75,7 +75,8 @@ expect_single_error(const char *text, const char *want)
 	ck_assert_str_eq(diag_text(0), want);
 }
 
-START_TEST(test_valid_design_example)
+/* README.md's example policy, without its sender rule (its ca= file). */
+START_TEST(test_valid_readme_example)
 {
 	const char *text =
 	    "default                          none\n"
@@ -1043,7 +1044,7 @@ parser_suite(void)
 	suite_add_tcase(s, errors);
 
 	tcase_add_checked_fixture(syntax, setup, teardown);
-	tcase_add_test(syntax, test_valid_design_example);
+	tcase_add_test(syntax, test_valid_readme_example);
 	tcase_add_test(syntax, test_repeatable_attribute);
 	tcase_add_test(syntax, test_comments_and_quotes);
 	tcase_add_test(syntax, test_quoted_pattern_and_dn);

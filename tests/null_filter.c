@@ -1,7 +1,8 @@
 /*
  * null_filter.c - a libmilter filter that decides nothing: the baseline of
- * the milter protocol benchmark (tests/bench/milter.sh, DESIGN section 8:
- * tlsgate's sessions/s >= 90% of a null filter with the same negotiation).
+ * the milter protocol benchmark (tests/bench/milter.sh; the target, in
+ * doc/ARCHITECTURE.md, "Targets": tlsgate's sessions/s >= 90% of a null
+ * filter with the same negotiation).
  *
  * It negotiates exactly as plugin/milter.c does (the same protocol flags
  * including SMFIP_NR_CONN, the same smfi_setsymlist lists, the same

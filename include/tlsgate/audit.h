@@ -1,5 +1,5 @@
 /*
- * audit.h - the audit line of one decision (DESIGN section 5): the
+ * audit.h - the audit line of one decision (tlsgate(8), THE LOG): the
  * verdict, where it was made, what the MTA reported, and for each failed
  * rule its file:line, its requirement and why it failed.
  *

@@ -1,6 +1,6 @@
 /*
  * auditparse.h - reading tlsgate's audit lines back out of a syslog file
- * (DESIGN section 5), for "tlsgate -r".
+ * (tlsgate(8), THE LOG), for "tlsgate -r".
  *
  * A syslog line is "TIMESTAMP HOST TAG: MESSAGE"; it belongs to tlsgate
  * when its tag is "tlsgate" or "tlsgate[PID]".  An audit message is

@@ -1,6 +1,6 @@
 /*
- * config.h - tlsgate.conf: "Key value" lines, "#" comments, keys as in
- * DESIGN section 6.  The keys live in one table (like OpenDKIM's struct
+ * conf.h - tlsgate.conf: "Key value" lines, "#" comments, keys as in
+ * tlsgate.conf(5), KEYS.  The keys live in one table (like OpenDKIM's struct
  * configdef); an unknown key, a bad value or a key given twice is an
  * error reported as "FILE:LINE: error: MESSAGE", all of them in one pass.
  *

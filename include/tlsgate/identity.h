@@ -2,7 +2,7 @@
  * identity.h - the TLS state and peer identity of a session, turned from
  * the macros an MTA reports into facts that are each known or unknown.
  *
- * The MTAs differ (see DESIGN section 2):
+ * The MTAs differ (see doc/ARCHITECTURE.md, "What the MTAs report"):
  *  - Postfix sends {cert_subject} and {cert_issuer} only for a verified
  *    (trusted) client certificate, and then only the subject CN and the
  *    issuer CN (or O), as plain text.  No {verify}, no DN, no fingerprint.

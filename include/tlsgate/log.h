@@ -1,6 +1,6 @@
 /*
  * log.h - the one logging module: syslog with ident "tlsgate", copied to
- * stderr in the foreground, and the audit line builder of DESIGN section 5.
+ * stderr in the foreground, and the audit line builder (tlsgate(8), THE LOG).
  *
  * Every function takes a printf format that the compiler checks; text that
  * comes from outside (macros, policy values) only ever goes in as an

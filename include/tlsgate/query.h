@@ -1,6 +1,6 @@
 /*
  * query.h - "tlsgate -q": what would happen to a session described by
- * KEY=VALUE pairs (DESIGN section 6).
+ * KEY=VALUE pairs (tlsgate(8), OPTIONS, -q).
  *
  * A query is turned into the macros the named MTA would send and then into
  * facts by the same code the daemon uses, so that the answer is the one the

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/bench/engine.sh - the policy engine alone: generated policies of
 # 10^3 to 10^6 rules, load time, resident memory, MAIL-stage evaluation
-# latency (p50, p99).  Targets at 1,000,000 rules (DESIGN section 8):
-# load <= 2 s, resident <= 250 MB, p50 <= 2 us.
+# latency (p50, p99).  Targets at 1,000,000 rules (doc/ARCHITECTURE.md,
+# "Targets"): load <= 2 s, resident <= 250 MB, p50 <= 2 us.
 #
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail

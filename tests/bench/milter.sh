@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/bench/milter.sh - the milter protocol benchmark (DESIGN section 8):
-# tlsgate with a generated policy of 1,000,000 rules against
+# tests/bench/milter.sh - the milter protocol benchmark (doc/ARCHITECTURE.md,
+# "Targets"): tlsgate with a generated policy of 1,000,000 rules against
 # tests/null_filter (the same negotiation, no policy, no logging), both
 # driven by tests/miltc with 50 concurrent sessions, rounds alternated
 # A B A B.  One session: CONNECT with Postfix-like macros, MAIL with the

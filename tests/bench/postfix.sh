@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/postfix.sh - Postfix with tlsgate against Postfix with no
-# milter (DESIGN section 8: messages/s >= 90 %).
+# milter (doc/ARCHITECTURE.md, "Targets": messages/s >= 90 %).
 #
 # A private Postfix on 127.0.0.1 (tests/e2e/postfix.sh's configuration:
 # contrib/postfix/main.cf and master.cf, default_transport = discard, so

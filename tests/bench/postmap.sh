@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/postmap.sh - batch lookups: `tlsgate -q -` against Postfix's
-# `postmap -q -` on the same rules and the same queries (DESIGN section 8).
+# `postmap -q -` on the same rules and the same queries (target in
+# doc/ARCHITECTURE.md, "Targets").
 #
 #   1. 100,000 IPv4 CIDR rules, 100,000 client addresses:
 #        tlsgate: policy "default none" + "client PREFIX encrypt" lines,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/reload.sh - reload of a 1,000,000-rule policy under load
-# (DESIGN section 8: no session lost or refused).
+# (doc/ARCHITECTURE.md, "Targets": no session lost or refused).
 #
 # Generates two policies of the same shape with different requirements
 # (bench_policy seeds), starts tlsgate with one, runs tests/miltc with 50

@@ -62,7 +62,7 @@ check_diagnostics(const struct diag_list *diags)
 	}
 }
 
-/* What DESIGN section 3 says a parsed rule must look like. */
+/* What tlsgate-policy(5) says a parsed rule must look like. */
 static void
 check_rules(const struct policy *p)
 {
@@ -81,7 +81,7 @@ check_rules(const struct policy *p)
 		    r->requirement > REQ_VERIFY || r->line == 0 ||
 		    rule_require_text(r) == NULL)
 			__builtin_trap();
-		/* Each attribute implies its requirement (the "implies" column). */
+		/* Each attribute raises the requirement (tlsgate-policy(5)). */
 		if ((r->min_bits != 0 || r->min_version != TLS_VERSION_UNKNOWN) &&
 		    r->requirement < REQ_ENCRYPT)
 			__builtin_trap();
