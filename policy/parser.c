@@ -206,7 +206,7 @@ parse_min_version(struct parser *ps, struct rule_build *rb,
 {
 	int version = tls_version_parse(value);
 
-	if (version == TLS_VERSION_UNKNOWN) {
+	if (version == TLS_VERSION_UNKNOWN || version > TLS_VERSION_NEWEST) {
 		error_at(ps, tok, tok->value_col,
 		    "unknown TLS version '%s' (expected SSLv3, TLSv1, "
 		    "TLSv1.1, TLSv1.2 or TLSv1.3)", value);

@@ -259,6 +259,49 @@ START_TEST(test_bad_min_version)
 }
 END_TEST
 
+/*
+ * A version that does not exist yet would refuse every client, so it is
+ * an error, though the MTA's report of such a version is read as newer.
+ */
+START_TEST(test_min_version_must_exist)
+{
+	static const char *const bad[] = { "TLSv1.4", "tlsv1.9", "TLSv1.10",
+	    "TLSv1.99" };
+	static const struct {
+		const char *name;
+		int wire;
+	} good[] = {
+		{ "SSLv3", 0x0300 }, { "TLSv1", 0x0301 }, { "TLSv1.0", 0x0301 },
+		{ "TLSv1.1", 0x0302 }, { "TLSv1.2", 0x0303 },
+		{ "TLSv1.3", 0x0304 }, { "tlsv1.3", 0x0304 },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char text[128], want[256];
+
+		snprintf(text, sizeof(text), "default encrypt min_version=%s\n",
+		    bad[i]);
+		snprintf(want, sizeof(want), NAME ":1:29: error: unknown TLS "
+		    "version '%s' (expected SSLv3, TLSv1, TLSv1.1, TLSv1.2 or "
+		    "TLSv1.3)", bad[i]);
+		expect_single_error(text, want);
+		teardown();
+		setup();
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		char text[128];
+		struct policy *p;
+
+		snprintf(text, sizeof(text), "default encrypt min_version=%s\n",
+		    good[i].name);
+		p = load(text);
+		ck_assert_msg(p != NULL, "min_version=%s refused", good[i].name);
+		ck_assert_int_eq(policy_rule(p, 0)->min_version, good[i].wire);
+		policy_unref(p);
+	}
+}
+END_TEST
+
 START_TEST(test_bad_min_bits)
 {
 	static const char *const bad[] = { "0", "65536", "12a", "-1", "+8",
@@ -1025,6 +1068,7 @@ parser_suite(void)
 	tcase_add_test(errors, test_repeated_attribute);
 	tcase_add_test(errors, test_none_with_requirement_attribute);
 	tcase_add_test(errors, test_bad_min_version);
+	tcase_add_test(errors, test_min_version_must_exist);
 	tcase_add_test(errors, test_bad_min_bits);
 	tcase_add_test(errors, test_bad_cn_values);
 	tcase_add_test(errors, test_bad_dn);

@@ -13,6 +13,13 @@
 #define TLS_VERSION_UNKNOWN (-1)
 
 /*
+ * The newest version there is.  A policy may ask for no more than this
+ * (a minimum beyond it would refuse every client); what an MTA reports
+ * may be newer, and then compares as newer.
+ */
+#define TLS_VERSION_NEWEST 0x0304
+
+/*
  * Parses "SSLv3", "TLSv1", "TLSv1.1" ... "TLSv1.3" and any later
  * "TLSv1.N" (case-insensitive).  Returns TLS_VERSION_UNKNOWN otherwise.
  */
