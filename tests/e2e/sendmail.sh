@@ -284,10 +284,12 @@ sm_syslog_start() {
 	done
 }
 
-# sm_alive PID BIN: PID runs BIN (not a recycled PID).
+# sm_alive PID BIN: PID runs BIN (not a recycled PID).  The file is
+# compared, not its name: Sendmail runs in a mount namespace of its own,
+# and in a chroot the kernel names its executable by a path outside the
+# chroot.
 sm_alive() {
-	[ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
-		[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]
+	[ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "/proc/$1/exe" -ef "$2" ]
 }
 
 sm_show_log() {
