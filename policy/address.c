@@ -1,0 +1,298 @@
+/*
+ * address.c - the mailbox an MTA will act on (address.h).
+ *
+ * What Postfix 3.7 and Sendmail 8.17 do with each form, as each was seen
+ * on the real MTA (Postfix's "to=<...>, orig_to=<...>" log lines,
+ * Sendmail's "sendmail -bt" test of rulesets 3 and 0 with a default
+ * sendmail.cf; doc/ARCHITECTURE.md, "Envelope addresses"):
+ *  - "@relay:user@domain": both drop the source route (RFC 5321, 3.6.1).
+ *  - "user@domain.": Postfix drops the dot; Sendmail keeps it, and DNS
+ *    takes "domain." as "domain".
+ *  - "\"ceo\"@domain": Postfix delivers to ceo@domain; Sendmail keeps the
+ *    quotes, which name the same mailbox (RFC 5321, 4.1.2).  Quotes that
+ *    are needed ("\"c e o\"@domain") stay and are compared as they are.
+ *  - "site!user": both deliver to user@site (Postfix swap_bangpath, on by
+ *    default; Sendmail's ruleset 3).  Sendmail sends a site without a dot
+ *    to "site.UUCP", so that form is only possibly user@site.
+ *  - "user%domain": both deliver to user@domain (Postfix
+ *    allow_percent_hack, on by default; Sendmail's ruleset 3).
+ *  - "site!user@domain", "user%other@domain": both rewrite the local part
+ *    as above when domain is one of their own, and relay as it is when
+ *    not, which tlsgate cannot know: either mailbox.
+ *  - "user": both append a domain of their own (Postfix myorigin,
+ *    Sendmail $j): any mailbox, as far as a rule can tell.
+ * Case is folded by the rule tables; the domain is folded here too, so
+ * that the audit line shows one spelling.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tlsgate/address.h"
+#include "tlsgate/hostname.h"
+
+static void
+set_unknown(struct address *out, const char *why)
+{
+	out->kind = ADDRESS_UNKNOWN;
+	out->count = 0;
+	out->why = why;
+}
+
+/* RFC 5322 atext: what a dot-atom local part may hold besides dots. */
+static bool
+is_atext(unsigned char c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+static bool
+is_dot_atom(const char *s, size_t len)
+{
+	if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (s[i + 1] == '.')
+				return false;
+		} else if (!is_atext((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The position of the last "@" outside double quotes in s[0..len), or -1;
+ * -2 when a quote is left open.
+ */
+static long
+last_at_outside_quotes(const char *s, size_t len)
+{
+	bool quoted = false;
+	long at = -1;
+
+	for (size_t i = 0; i < len; i++) {
+		if (quoted && s[i] == '\\' && i + 1 < len)
+			i++;
+		else if (s[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && s[i] == '@')
+			at = (long)i;
+	}
+	return quoted ? -2 : at;
+}
+
+/*
+ * The local part as the MTA takes it, into out: a quoted string whose
+ * content is a dot-atom loses its quotes and quoted pairs ("\"ceo\"" ->
+ * "ceo"); any other local part stays as sent.  Returns its length.
+ */
+static size_t
+canonical_local(const char *local, size_t len, char *out)
+{
+	size_t n = 0;
+
+	if (len >= 2 && local[0] == '"' && local[len - 1] == '"') {
+		bool whole = true;
+
+		for (size_t i = 1; i + 1 < len; i++) {
+			if (local[i] == '\\' && i + 2 < len)
+				out[n++] = local[++i];
+			else if (local[i] == '"' || local[i] == '\\')
+				whole = false;
+			else
+				out[n++] = local[i];
+		}
+		if (whole && is_dot_atom(out, n))
+			return n;
+	}
+	memcpy(out, local, len);
+	return len;
+}
+
+static bool
+domain_usable(const char *d, size_t len)
+{
+	if (len >= 2 && d[0] == '[' && d[len - 1] == ']')
+		return memchr(d + 1, '[', len - 2) == NULL &&
+		    memchr(d + 1, ']', len - 2) == NULL;
+	return hostname_valid(d, len);
+}
+
+/*
+ * Appends "local@domain" (domain folded) as the next candidate; false when
+ * it does not fit.
+ */
+static bool
+add_candidate(struct address *out, const char *local, size_t local_len,
+    const char *domain, size_t domain_len)
+{
+	char *c;
+
+	if (out->count >= ADDRESS_CANDIDATES ||
+	    local_len + 1 + domain_len >= ADDRESS_MAX)
+		return false;
+	c = out->candidate[out->count++];
+	memcpy(c, local, local_len);
+	c[local_len] = '@';
+	for (size_t i = 0; i < domain_len; i++)
+		c[local_len + 1 + i] = (char)tolower((unsigned char)domain[i]);
+	c[local_len + 1 + domain_len] = '\0';
+	return true;
+}
+
+/*
+ * A local part with a routing operator, "site!user" or "user%domain",
+ * read as the mailbox it routes to: the first "!" (Postfix swaps at the
+ * first, Sendmail's ruleset 3 too), else the last "%".  Sets *user and
+ * *site (with lengths); false when there is no operator or the site is no
+ * domain.
+ */
+static bool
+routed_mailbox(const char *local, size_t len, const char **user,
+    size_t *user_len, const char **site, size_t *site_len, bool *dotless)
+{
+	const char *bang = memchr(local, '!', len);
+	const char *percent = NULL;
+
+	if (local[0] == '"')
+		return false;
+	if (bang != NULL) {
+		*site = local;
+		*site_len = (size_t)(bang - local);
+		*user = bang + 1;
+		*user_len = len - *site_len - 1;
+	} else {
+		for (size_t i = len; i-- > 0;)
+			if (local[i] == '%') {
+				percent = local + i;
+				break;
+			}
+		if (percent == NULL)
+			return false;
+		*user = local;
+		*user_len = (size_t)(percent - local);
+		*site = percent + 1;
+		*site_len = len - *user_len - 1;
+	}
+	*dotless = memchr(*site, '.', *site_len) == NULL;
+	return *user_len > 0 && domain_usable(*site, *site_len);
+}
+
+static bool
+has_routing(const char *local, size_t len)
+{
+	return local[0] != '"' && (memchr(local, '!', len) != NULL ||
+	    memchr(local, '%', len) != NULL);
+}
+
+void
+address_resolve(const char *sent, bool null_allowed, struct address *out)
+{
+	char local[ADDRESS_MAX];
+	const char *addr = sent, *domain, *user, *site;
+	size_t len, local_len, domain_len, user_len, site_len;
+	long at;
+	bool dotless;
+
+	out->count = 0;
+	out->why = NULL;
+	if (sent == NULL || *sent == '\0') {
+		if (null_allowed) {
+			out->kind = ADDRESS_NULL;
+			return;
+		}
+		set_unknown(out, "an empty address");
+		return;
+	}
+	len = strlen(addr);
+	if (len >= ADDRESS_MAX) {
+		set_unknown(out, "an address longer than RFC 5321 allows");
+		return;
+	}
+	if (addr[0] == '@') {
+		const char *colon = memchr(addr, ':', len);
+
+		if (colon == NULL) {
+			set_unknown(out, "a source route without ':'");
+			return;
+		}
+		len -= (size_t)(colon + 1 - addr);
+		addr = colon + 1;
+	}
+	at = last_at_outside_quotes(addr, len);
+	if (at == -2 || at == 0 || len == 0) {
+		set_unknown(out, "an address that cannot be read");
+		return;
+	}
+	if (at == -1) {
+		local_len = canonical_local(addr, len, local);
+		if (!routed_mailbox(local, local_len, &user, &user_len, &site,
+		    &site_len, &dotless)) {
+			set_unknown(out, "a local part without a domain: the "
+			    "MTA appends its own");
+			return;
+		}
+		if (has_routing(user, user_len)) {
+			set_unknown(out, "more than one routing operator");
+			return;
+		}
+		if (!add_candidate(out, user, user_len, site, site_len)) {
+			set_unknown(out, "an address longer than RFC 5321 allows");
+			return;
+		}
+		/* Sendmail sends a dotless site to "site.UUCP". */
+		out->kind = dotless ? ADDRESS_ONE_OF : ADDRESS_MAILBOX;
+		out->why = dotless ? "a UUCP path (site!user)" : NULL;
+		return;
+	}
+	domain = addr + at + 1;
+	domain_len = len - (size_t)at - 1;
+	if (domain_len > 1 && domain[domain_len - 1] == '.')
+		domain_len--;
+	if (!domain_usable(domain, domain_len)) {
+		set_unknown(out, "a domain that cannot be read");
+		return;
+	}
+	local_len = canonical_local(addr, (size_t)at, local);
+	out->kind = ADDRESS_MAILBOX;
+	if (!add_candidate(out, local, local_len, domain, domain_len)) {
+		set_unknown(out, "an address longer than RFC 5321 allows");
+		return;
+	}
+	if (!has_routing(local, local_len))
+		return;
+	/* Rewritten where the domain is the MTA's own, relayed where not. */
+	if (!routed_mailbox(local, local_len, &user, &user_len, &site,
+	    &site_len, &dotless) || has_routing(user, user_len) ||
+	    !add_candidate(out, user, user_len, site, site_len)) {
+		set_unknown(out, "routing operators (! or %) in the local part");
+		return;
+	}
+	out->kind = ADDRESS_ONE_OF;
+	out->why = "routing operators (! or %) in the local part, which the "
+	    "MTA follows when the domain is its own";
+}
+
+bool
+address_strip_extension(const char *mailbox, const char *delimiters,
+    char *out)
+{
+	const char *at = strrchr(mailbox, '@');
+	size_t cut;
+
+	if (delimiters == NULL || *delimiters == '\0' || at == NULL ||
+	    mailbox[0] == '"')
+		return false;
+	cut = strcspn(mailbox, delimiters);
+	/* "+user@domain" has no user to strip to (Postfix keeps it too). */
+	if (mailbox + cut >= at || cut == 0)
+		return false;
+	snprintf(out, ADDRESS_MAX, "%.*s%s", (int)cut, mailbox, at);
+	return true;
+}
