@@ -414,6 +414,12 @@ rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
 		REASON(f, "the MTA did not report whether the client "
 		    "certificate was verified ({verify}): %s", macro_hint(mta));
 		return false;
+	case VERIFY_INTERRUPTED:
+		f->failure = FAIL_CANNOT_EVALUATE;
+		REASON(f, "the MTA could not finish verifying the client "
+		    "certificate (verify=%s): a transient failure, the client "
+		    "will retry", t->verify_text != NULL ? t->verify_text : "?");
+		return false;
 	case VERIFY_NOT_VERIFIED:
 		f->failure = FAIL_NO_CERT;
 		if (mta == MTA_POSTFIX)

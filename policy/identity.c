@@ -358,6 +358,26 @@ mark_dropped_rdns(struct dn_fact *dn, const char *cn_macro)
 	free(decoded);
 }
 
+/*
+ * Sendmail's {verify} (its op.me, on the macro): OK, or TRUSTED,
+ * verified; NO (no certificate), NOT (none asked for), FAIL (did not
+ * verify) and NONE (no STARTTLS) say that there is no verified
+ * certificate.  TEMP (a temporary error), PROTOCOL (a protocol error) and
+ * SOFTWARE (the handshake failed) say that the check did not finish: that
+ * is not a failure of the client's certificate.  Any other word counts as
+ * not verified.
+ */
+static enum verify_state
+sendmail_verify_state(const char *verify)
+{
+	if (strcmp(verify, "OK") == 0 || strcmp(verify, "TRUSTED") == 0)
+		return VERIFY_VERIFIED;
+	if (strcmp(verify, "TEMP") == 0 || strcmp(verify, "SOFTWARE") == 0 ||
+	    strcmp(verify, "PROTOCOL") == 0)
+		return VERIFY_INTERRUPTED;
+	return VERIFY_NOT_VERIFIED;
+}
+
 static void
 sendmail_identity(struct tls_facts *out, const struct tls_macros *m,
     bool *ok)
@@ -367,9 +387,7 @@ sendmail_identity(struct tls_facts *out, const struct tls_macros *m,
 	if (m->verify == NULL) {
 		out->verify = VERIFY_UNKNOWN;
 	} else {
-		out->verify = strcmp(m->verify, "OK") == 0 ||
-		    strcmp(m->verify, "TRUSTED") == 0 ?
-		    VERIFY_VERIFIED : VERIFY_NOT_VERIFIED;
+		out->verify = sendmail_verify_state(m->verify);
 		if (!copy_optional(&out->verify_text, m->verify))
 			*ok = false;
 	}

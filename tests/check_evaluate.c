@@ -658,6 +658,51 @@ START_TEST(row_no_cert)
 }
 END_TEST
 
+/*
+ * Sendmail's {verify} TEMP, SOFTWARE and PROTOCOL say that the check did
+ * not finish, not that the certificate failed it: 4.3.5, whatever the
+ * action, so that the client retries.  Loop index 1: action=tempfail.
+ */
+START_TEST(verify_transient)
+{
+	static const char *const transient[] = { "TEMP", "SOFTWARE",
+	    "PROTOCOL" };
+	const char *a = action(_i != 0);
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 verify%s\n"
+	    "client 192.0.2.2 verify subject_cn=" CLIENT_CN " " PIN_CA "%s\n"
+	    "client 192.0.2.3 verify fingerprint=sha256:%s%s\n"
+	    "client 192.0.2.4 encrypt%s\n",
+	    a, a, pki_fp("client", "sha256"), a, a);
+	struct session s;
+	struct decision d;
+
+	session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	for (size_t i = 0; i < sizeof(transient) / sizeof(*transient); i++) {
+		char phrase[32];
+
+		s.m.verify = transient[i];
+		snprintf(phrase, sizeof(phrase), "verify=%s", transient[i]);
+		for (unsigned c = 1; c <= 3; c++) {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+			session_client(&s, addr);
+			decide(p, &s, STAGE_MAIL, &d);
+			EXPECT_CANNOT(p, &d, c, phrase, NULL);
+		}
+		/* A rule that asks for no certificate does not care. */
+		session_client(&s, "192.0.2.4");
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ACCEPT(&d);
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
 START_TEST(row_not_authorized)
 {
 	enum mta_flavour mta = loop_mta(_i);
@@ -2649,6 +2694,7 @@ evaluate_suite(void)
 	tcase_add_loop_test(tc, row_too_weak, 0, 4);
 	tcase_add_test(tc, version_order);
 	tcase_add_loop_test(tc, row_no_cert, 0, 4);
+	tcase_add_loop_test(tc, verify_transient, 0, 2);
 	tcase_add_loop_test(tc, row_not_authorized, 0, 4);
 	tcase_add_loop_test(tc, row_cannot_evaluate, 0, 2);
 	tcase_add_test(tc, cannot_evaluate_decision);

@@ -44,7 +44,17 @@ struct tls_macros {
 };
 
 enum tls_state { TLS_STATE_UNKNOWN = 0, TLS_STATE_NONE, TLS_STATE_ACTIVE };
-enum verify_state { VERIFY_UNKNOWN = 0, VERIFY_NOT_VERIFIED, VERIFY_VERIFIED };
+/*
+ * VERIFY_INTERRUPTED: the MTA could not finish checking the certificate
+ * (Sendmail's TEMP, SOFTWARE, PROTOCOL), so whether it is verified cannot
+ * be known now; the client did nothing that deserves a refusal.
+ */
+enum verify_state {
+	VERIFY_UNKNOWN = 0,
+	VERIFY_NOT_VERIFIED,
+	VERIFY_VERIFIED,
+	VERIFY_INTERRUPTED,
+};
 
 /*
  * A certificate name (CN).  known: the MTA reported it.  usable: exactly

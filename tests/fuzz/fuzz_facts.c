@@ -386,6 +386,16 @@ check_strength(const struct expectation *want, const struct tls_macros *m)
 		CHECK(macro_number(m->cipher_bits) >= (long)want->min_bits);
 }
 
+/* Sendmail's {verify} for a check that did not finish (its op.me). */
+static bool
+verify_interrupted(enum mta_flavour mta, const struct tls_macros *m)
+{
+	return speaks_sendmail(mta, m) && m->verify != NULL &&
+	    (strcmp(m->verify, "TEMP") == 0 ||
+	    strcmp(m->verify, "SOFTWARE") == 0 ||
+	    strcmp(m->verify, "PROTOCOL") == 0);
+}
+
 /* m is NULL when the facts were left unknown (tls_facts_unknown). */
 static void
 check_decision(const struct decision *d, const struct expectation *want,
@@ -396,6 +406,10 @@ check_decision(const struct decision *d, const struct expectation *want,
 	bool refused = d->verdict == VERDICT_REJECT ||
 	    d->verdict == VERDICT_TEMPFAIL;
 
+	/* An unfinished check never counts as no certificate. */
+	if (tls && verify_interrupted(mta, m))
+		for (size_t i = 0; i < d->failure_count; i++)
+			CHECK(d->failures[i].failure != FAIL_NO_CERT);
 	CHECK(d->verdict <= VERDICT_WOULD_TEMPFAIL);
 	CHECK((d->verdict == VERDICT_ACCEPT) == (d->failure_count == 0));
 	CHECK(d->verdict == VERDICT_ACCEPT || (d->code[0] != '\0' &&
