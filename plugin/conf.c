@@ -497,6 +497,26 @@ set_background(struct config_loader *ld, const char *value)
 	return NULL;
 }
 
+/*
+ * The characters that may start an address extension: punctuation that
+ * an address may hold in its local part, and none that ends or quotes it.
+ */
+static const char *
+set_recipient_delimiter(struct config_loader *ld, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len > POLICY_DELIMITERS_MAX)
+		return "expected at most 8 characters, such as + or +-";
+	for (size_t i = 0; i < len; i++)
+		if (!ispunct((unsigned char)value[i]) ||
+		    strchr("@\"\\.()<>[],;:", value[i]) != NULL)
+			return "expected characters such as + or -, each "
+			    "of which starts an address extension";
+	memcpy(ld->cfg->recipient_delimiter, value, len + 1);
+	return NULL;
+}
+
 /* Every key of tlsgate.conf(5), KEYS, as messages spell them. */
 static const struct config_key config_keys[] = {
 	{ "Socket", set_socket },
@@ -509,6 +529,7 @@ static const struct config_key config_keys[] = {
 	{ "UMask", set_umask },
 	{ "PidFile", set_pid_file },
 	{ "Background", set_background },
+	{ "RecipientDelimiter", set_recipient_delimiter },
 };
 
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -128,6 +128,8 @@ load_all(const char *config_path, bool config_given, bool will_run,
 	policy_options_init(opts);
 	opts->default_action = cfg->default_action;
 	opts->default_mode = cfg->mode;
+	memcpy(opts->recipient_delimiter, cfg->recipient_delimiter,
+	    sizeof(opts->recipient_delimiter));
 	if (policy_path != NULL) {
 		/*
 		 * A replay asks what the candidate would refuse: Mode monitor

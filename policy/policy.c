@@ -28,6 +28,7 @@ policy_options_init(struct policy_options *opts)
 	opts->default_action = ACTION_REJECT;
 	opts->default_mode = MODE_ENFORCE;
 	opts->mta = MTA_UNKNOWN;
+	opts->recipient_delimiter[0] = '\0';
 }
 
 static struct policy *
@@ -223,6 +224,8 @@ policy_load_buffer(const char *name, const char *text, size_t len,
 		check_utf8(name, checked, len, diags);
 		text = checked;
 	}
+	memcpy(p->recipient_delimiter, opts->recipient_delimiter,
+	    sizeof(p->recipient_delimiter));
 	policy_parse(p, name, text, len, opts, diags);
 	free(checked);
 	/* Nothing but comments: legal, but rarely what was meant. */

@@ -55,6 +55,8 @@ struct policy {
 	struct rule_counters *counters;
 	size_t counters_size;                    /* bytes mapped */
 	time_t loaded_at;
+	/* struct policy_options' recipient_delimiter, for evaluation. */
+	char recipient_delimiter[POLICY_DELIMITERS_MAX + 1];
 };
 
 /*

@@ -142,6 +142,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.umask, 007);
 	ck_assert_ptr_null(cfg.pid_file);
 	ck_assert(cfg.background);
+	ck_assert_str_eq(cfg.recipient_delimiter, "");
 }
 END_TEST
 
@@ -167,7 +168,8 @@ START_TEST(test_every_key)
 	    "UserID root:root\n"
 	    "UMask 0027\n"
 	    "PidFile /run/tlsgate.pid\n"
-	    "Background no\n");
+	    "Background no\n"
+	    "RecipientDelimiter +-\n");
 	ck_assert_str_eq(cfg.socket, "inet:8891@127.0.0.1");
 	ck_assert_str_eq(cfg.policy_file, "/etc/other/policy");
 	ck_assert_int_eq(cfg.mode, MODE_MONITOR);
@@ -179,6 +181,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.umask, 027);
 	ck_assert_str_eq(cfg.pid_file, "/run/tlsgate.pid");
 	ck_assert(!cfg.background);
+	ck_assert_str_eq(cfg.recipient_delimiter, "+-");
 }
 END_TEST
 
@@ -352,6 +355,29 @@ START_TEST(test_pid_file)
 	reset();
 	expect_error("PidFile \"\"\n",
 	    "1: error: bad value '' for 'PidFile': expected an absolute path");
+}
+END_TEST
+
+START_TEST(test_recipient_delimiter)
+{
+	static const char *const bad[] = { "+a", "@", ".", "<", ":", "+\\" };
+	char line[64], want[256];
+
+	expect_ok("RecipientDelimiter +\n");
+	ck_assert_str_eq(cfg.recipient_delimiter, "+");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		reset();
+		snprintf(line, sizeof(line), "RecipientDelimiter %s\n", bad[i]);
+		snprintf(want, sizeof(want), "1: error: bad value '%s' for "
+		    "'RecipientDelimiter': expected characters such as + or -, "
+		    "each of which starts an address extension", bad[i]);
+		expect_error(line, want);
+		ck_assert_str_eq(cfg.recipient_delimiter, "");
+	}
+	reset();
+	expect_error("RecipientDelimiter +-=_#$%&*\n", "1: error: bad value "
+	    "'+-=_#$%&*' for 'RecipientDelimiter': expected at most 8 "
+	    "characters, such as + or +-");
 }
 END_TEST
 
@@ -1124,6 +1150,7 @@ config_suite(void)
 	tcase_add_test(keys, test_background);
 	tcase_add_test(keys, test_umask);
 	tcase_add_test(keys, test_pid_file);
+	tcase_add_test(keys, test_recipient_delimiter);
 	tcase_add_test(keys, test_policy_file);
 	tcase_add_test(keys, test_policy_file_relative_subdir);
 	tcase_add_test(keys, test_user_id);

@@ -14,6 +14,7 @@
 
 #include "tlsgate/diag.h"
 #include "tlsgate/log.h"
+#include "tlsgate/policy.h"
 #include "tlsgate/rule.h"
 
 struct tlsgate_config {
@@ -28,6 +29,8 @@ struct tlsgate_config {
 	char *group;            /* UserID group part; NULL: the user's group */
 	mode_t umask;           /* 007 */
 	char *pid_file;         /* NULL: none */
+	/* RecipientDelimiter: "" for none (as Postfix's default). */
+	char recipient_delimiter[POLICY_DELIMITERS_MAX + 1];
 	bool background;        /* true */
 };
 

@@ -22,6 +22,8 @@
 #include "tlsgate/identity.h"
 #include "tlsgate/rule.h"
 
+#define POLICY_DELIMITERS_MAX 8
+
 struct policy_options {
 	enum rule_action default_action;   /* DefaultAction */
 	enum rule_mode default_mode;       /* Mode */
@@ -30,6 +32,12 @@ struct policy_options {
 	 * supply.  MTA_UNKNOWN warns as for Postfix.
 	 */
 	enum mta_flavour mta;
+	/*
+	 * RecipientDelimiter: the characters that start an address
+	 * extension, as Postfix's recipient_delimiter ("" for none), so that
+	 * "user+ext@domain" also matches the rules for "user@domain".
+	 */
+	char recipient_delimiter[POLICY_DELIMITERS_MAX + 1];
 };
 
 void policy_options_init(struct policy_options *opts);
