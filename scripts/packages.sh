@@ -24,9 +24,11 @@ E2E_CLIENT_PACKAGES=(swaks libnet-ssleay-perl libio-socket-inet6-perl
 	gnutls-bin socat perl util-linux)
 
 # Everything else scripts/test runs: the clang sanitizer and libFuzzer
-# builds, cppcheck, valgrind, m4 (Sendmail's .cf), the man page lint, the
-# Debian package and the systemd unit checks.
-TEST_PACKAGES=(clang libclang-rt-14-dev cppcheck valgrind m4 mandoc
+# builds (llvm-14 has llvm-symbolizer, without which a sanitizer's stack
+# frames have no names and tests/tsan.supp matches none of them),
+# cppcheck, valgrind, m4 (Sendmail's .cf), the man page lint, the Debian
+# package and the systemd unit checks.
+TEST_PACKAGES=(clang libclang-rt-14-dev llvm-14 cppcheck valgrind m4 mandoc
 	debhelper dpkg-dev systemd adduser)
 
 pkg_installed() {

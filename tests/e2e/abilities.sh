@@ -14,6 +14,9 @@
 #                         "MISSING" line per ability, and returns the
 #                         number missing (0: all there)
 #
+# Output is read whole before it is searched: "CMD | grep -q" under
+# pipefail fails when grep stops reading early and CMD gets SIGPIPE.
+#
 # SPDX-License-Identifier: BSD-2-Clause
 
 ABILITIES_MISSING=0
@@ -66,8 +69,8 @@ abilities_client() {
 		if [ -z "$version" ] || ! version_at_least "$version" 3.6; then
 			ability_missing "certtool of GnuTLS 3.6 or later" gnutls-bin \
 				"certtool --version says '${version:-nothing}'"
-		elif ! certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 \
-			--no-text 2>/dev/null | grep -q 'PRIVATE KEY-----'; then
+		elif ! [[ $(certtool --generate-privkey --key-type=ecdsa \
+			--curve=secp256r1 --no-text 2>/dev/null) == *'PRIVATE KEY-----'* ]]; then
 			ability_missing "certtool: ECDSA P-256 keys" gnutls-bin \
 				"certtool --generate-privkey --key-type=ecdsa failed"
 		else
@@ -83,7 +86,8 @@ abilities_client() {
 		ability_missing "perl with IO::Socket::UNIX (tests/syslog-reader)" perl \
 			"perl -MIO::Socket::UNIX fails"
 	fi
-	if command -v socat >/dev/null 2>&1 && socat -V 2>/dev/null | grep -q 'WITH_UNIX 1'; then
+	if command -v socat >/dev/null 2>&1 &&
+		[[ $(socat -V 2>/dev/null) == *'WITH_UNIX 1'* ]]; then
 		ability_ok "socat with unix sockets"
 	else
 		ability_missing "socat with unix sockets" socat "no socat, or one without WITH_UNIX"
@@ -117,7 +121,7 @@ abilities_postfix() {
 	else
 		ability_missing "Postfix postlogd (maillog_file)" postfix "no $daemons/postlogd"
 	fi
-	if [ -x "$daemons/smtpd" ] && ldd "$daemons/smtpd" 2>/dev/null | grep -q 'libssl'; then
+	if [ -x "$daemons/smtpd" ] && [[ $(ldd "$daemons/smtpd" 2>/dev/null) == *libssl* ]]; then
 		ability_ok "Postfix smtpd with TLS"
 	else
 		ability_missing "Postfix smtpd with TLS" postfix "$daemons/smtpd does not link OpenSSL"
