@@ -126,6 +126,27 @@ outcome_fields(struct audit_line *a, const struct policy *p,
 		audit_fieldf(a, "reply", "%s %s %s", d->code, d->ecode, d->text);
 }
 
+/*
+ * The mailbox the sender or recipient was decided as, where that is not
+ * the address as sent (evaluate.h): "<ceo@example.com>", "<a@b> or <c@d>",
+ * "unknown".
+ */
+static void
+mailbox_field(struct audit_line *a, const char *key, const struct decision *d)
+{
+	const struct address *m = &d->mailbox;
+
+	if (!d->mailbox_rewritten)
+		return;
+	if (m->kind == ADDRESS_UNKNOWN || m->count == 0)
+		audit_field(a, key, "unknown");
+	else if (m->count > 1)
+		audit_fieldf(a, key, "<%s> or <%s>", m->candidate[0],
+		    m->candidate[1]);
+	else
+		audit_fieldf(a, key, "<%s>", m->candidate[0]);
+}
+
 void
 audit_decision(struct audit_line *a, const struct policy *p,
     const struct audit_session *s, enum policy_stage stage,
@@ -150,8 +171,12 @@ audit_decision(struct audit_line *a, const struct policy *p,
 	audit_field(a, "listener", f->listener);
 	if (f->sender != NULL)
 		audit_fieldf(a, "sender", "<%s>", f->sender);
-	if (stage == STAGE_RCPT && f->recipient != NULL)
+	if (stage == STAGE_MAIL)
+		mailbox_field(a, "sender_mailbox", d);
+	if (stage == STAGE_RCPT && f->recipient != NULL) {
 		audit_fieldf(a, "rcpt", "<%s>", f->recipient);
+		mailbox_field(a, "rcpt_mailbox", d);
+	}
 	tls_fields(a, f);
 	outcome_fields(a, p, d);
 }
@@ -163,6 +188,8 @@ audit_outcome(struct audit_line *a, const struct policy *p,
 	audit_begin(a, stage_name(stage), verdict_name(d->verdict));
 	if (recipient != NULL)
 		audit_fieldf(a, "rcpt", "<%s>", recipient);
+	mailbox_field(a, stage == STAGE_MAIL ? "sender_mailbox" : "rcpt_mailbox",
+	    d);
 	outcome_fields(a, p, d);
 }
 

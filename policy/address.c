@@ -21,8 +21,8 @@
  *    not, which tlsgate cannot know: either mailbox.
  *  - "user": both append a domain of their own (Postfix myorigin,
  *    Sendmail $j): any mailbox, as far as a rule can tell.
- * Case is folded by the rule tables; the domain is folded here too, so
- * that the audit line shows one spelling.
+ * Case is folded by the rule tables, not here: the audit line shows a
+ * mailbox only when it is not the address as sent.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -95,10 +95,9 @@ last_at_outside_quotes(const char *s, size_t len)
 static size_t
 canonical_local(const char *local, size_t len, char *out)
 {
-	size_t n = 0;
-
 	if (len >= 2 && local[0] == '"' && local[len - 1] == '"') {
 		bool whole = true;
+		size_t n = 0;
 
 		for (size_t i = 1; i + 1 < len; i++) {
 			if (local[i] == '\\' && i + 2 < len)
@@ -125,8 +124,44 @@ domain_usable(const char *d, size_t len)
 }
 
 /*
- * Appends "local@domain" (domain folded) as the next candidate; false when
- * it does not fit.
+ * A local part as the MTA reads it: a quoted string, or atext and dots
+ * (dots anywhere: both MTAs take "a..b").  Anything else ("@", ":",
+ * spaces, brackets outside quotes) is no local part either MTA would
+ * take the same way.
+ */
+static bool
+local_usable(const char *local, size_t len)
+{
+	if (len == 0)
+		return false;
+	if (local[0] == '"')
+		return len >= 2 && local[len - 1] == '"';
+	for (size_t i = 0; i < len; i++)
+		if (local[i] != '.' && !is_atext((unsigned char)local[i]))
+			return false;
+	return true;
+}
+
+/* "@a.example,@b.example": a source route's domains (RFC 5321, A-d-l). */
+static bool
+route_usable(const char *route, size_t len)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && route[i] != ',')
+			continue;
+		if (i - start < 2 || route[start] != '@' ||
+		    !domain_usable(route + start + 1, i - start - 1))
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
+/*
+ * Appends "local@domain" as the next candidate; false when it does not
+ * fit.  Case is left as sent: the rule tables fold it.
  */
 static bool
 add_candidate(struct address *out, const char *local, size_t local_len,
@@ -140,8 +175,7 @@ add_candidate(struct address *out, const char *local, size_t local_len,
 	c = out->candidate[out->count++];
 	memcpy(c, local, local_len);
 	c[local_len] = '@';
-	for (size_t i = 0; i < domain_len; i++)
-		c[local_len + 1 + i] = (char)tolower((unsigned char)domain[i]);
+	memcpy(c + local_len + 1, domain, domain_len);
 	c[local_len + 1 + domain_len] = '\0';
 	return true;
 }
@@ -218,8 +252,8 @@ address_resolve(const char *sent, bool null_allowed, struct address *out)
 	if (addr[0] == '@') {
 		const char *colon = memchr(addr, ':', len);
 
-		if (colon == NULL) {
-			set_unknown(out, "a source route without ':'");
+		if (colon == NULL || !route_usable(addr, (size_t)(colon - addr))) {
+			set_unknown(out, "a source route that cannot be read");
 			return;
 		}
 		len -= (size_t)(colon + 1 - addr);
@@ -231,6 +265,10 @@ address_resolve(const char *sent, bool null_allowed, struct address *out)
 		return;
 	}
 	if (at == -1) {
+		if (!local_usable(addr, len)) {
+			set_unknown(out, "a local part that cannot be read");
+			return;
+		}
 		local_len = canonical_local(addr, len, local);
 		if (!routed_mailbox(local, local_len, &user, &user_len, &site,
 		    &site_len, &dotless)) {
@@ -257,6 +295,10 @@ address_resolve(const char *sent, bool null_allowed, struct address *out)
 		domain_len--;
 	if (!domain_usable(domain, domain_len)) {
 		set_unknown(out, "a domain that cannot be read");
+		return;
+	}
+	if (!local_usable(addr, (size_t)at)) {
+		set_unknown(out, "a local part that cannot be read");
 		return;
 	}
 	local_len = canonical_local(addr, (size_t)at, local);

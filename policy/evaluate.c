@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "policy_impl.h"
+#include "tlsgate/address.h"
 #include "tlsgate/evaluate.h"
 #include "tlsgate/hostname.h"
 #include "tlsgate/tls_version.h"
@@ -473,6 +474,118 @@ check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
 	d->failure_count++;
 }
 
+/* A failure of no single rule, or of a rule that may not be the one. */
+static void
+add_cannot_evaluate(struct decision *d, uint32_t rule, bool monitor,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+add_cannot_evaluate(struct decision *d, uint32_t rule, bool monitor,
+    const char *fmt, ...)
+{
+	struct rule_failure *f = &d->failures[d->failure_count++];
+	va_list ap;
+
+	f->rule = rule;
+	f->failure = FAIL_CANNOT_EVALUATE;
+	f->tempfail = true;
+	f->monitor = monitor;
+	f->detail[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The rule a mailbox falls under: the address itself, with
+ * RecipientDelimiter the address without its extension, then its domain
+ * and the domain's parents.
+ */
+static uint32_t
+mailbox_rule(const struct policy *p, const struct name_table *t,
+    const char *mailbox)
+{
+	char base[ADDRESS_MAX];
+	size_t len = strlen(mailbox);
+	const char *at = strrchr(mailbox, '@');
+	uint32_t index = name_table_lookup(t, mailbox, len);
+
+	if (index != NAME_TABLE_NONE || at == NULL)
+		return index;
+	if (address_strip_extension(mailbox, p->recipient_delimiter, base)) {
+		index = name_table_lookup(t, base, strlen(base));
+		if (index != NAME_TABLE_NONE)
+			return index;
+	}
+	return name_table_lookup_domain(t, at + 1, strlen(at + 1));
+}
+
+/*
+ * A sender or recipient rule, on the mailbox the MTA will act on
+ * (address.h), not on the spelling the client chose.  Where the mailbox
+ * depends on the MTA's settings, a rule of any mailbox it may be that is
+ * not met makes the decision 4.3.5: never a pass, and no 5xx for what may
+ * be another mailbox.  The mailbox decided on goes to d for the log when
+ * it is not what was sent (copied only then: it is a kilobyte).
+ */
+static void
+check_envelope(const struct policy *p, enum rule_kind kind, const char *sent,
+    const struct facts *facts, struct decision *d)
+{
+	const struct name_table *t = p->names[kind];
+	const char *what = kind == RULE_SENDER ? "sender" : "recipient";
+	struct address a;
+	uint32_t index, seen = NAME_TABLE_NONE;
+	char reason[sizeof(d->failures[0].reason)];
+
+	address_resolve(sent, kind == RULE_SENDER, &a);
+	if (a.kind != ADDRESS_NULL && (a.kind != ADDRESS_MAILBOX ||
+	    strcmp(a.candidate[0], sent) != 0)) {
+		d->mailbox_rewritten = true;
+		d->mailbox = a;
+	}
+	switch (a.kind) {
+	case ADDRESS_NULL:
+		index = name_table_lookup(t, "<>", 2);
+		if (index != NAME_TABLE_NONE)
+			check_rule(p, index, facts, d);
+		return;
+	case ADDRESS_MAILBOX:
+		index = mailbox_rule(p, t, a.candidate[0]);
+		if (index != NAME_TABLE_NONE)
+			check_rule(p, index, facts, d);
+		return;
+	case ADDRESS_ONE_OF:
+		for (unsigned i = 0; i < a.count; i++) {
+			size_t before = d->failure_count;
+			const struct rule_failure *f = &d->failures[before];
+
+			index = mailbox_rule(p, t, a.candidate[i]);
+			if (index == NAME_TABLE_NONE || index == seen)
+				continue;
+			seen = index;
+			check_rule(p, index, facts, d);
+			if (d->failure_count == before ||
+			    f->failure == FAIL_CANNOT_EVALUATE)
+				continue;
+			/* Not met for a mailbox it may or may not be. */
+			snprintf(reason, sizeof(reason), "%s", f->reason);
+			d->failure_count = before;
+			add_cannot_evaluate(d, index, f->monitor, "the %s <%s> "
+			    "may be %s (%s), and for that mailbox: %.160s", what,
+			    sent, a.candidate[i], a.why, reason);
+		}
+		return;
+	case ADDRESS_UNKNOWN:
+		if (p->kind_counts[kind] > 0)
+			add_cannot_evaluate(d, DECISION_NO_RULE, false,
+			    "the %s <%s> cannot be resolved to a mailbox (%s), "
+			    "and any %s rule could apply", what, sent, a.why,
+			    what);
+		return;
+	}
+}
+
 /* Copies src into dst doubling every "%", as smfi_setreply requires. */
 static void
 escape_percent(char *dst, size_t size, const char *src)
@@ -564,6 +677,7 @@ decision_clear(struct decision *d)
 	d->matched_count = 0;
 	d->failure_count = 0;
 	d->primary = 0;
+	d->mailbox_rewritten = false;
 }
 
 void
@@ -574,13 +688,8 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 
 	decision_clear(d);
 	if (stage == STAGE_RCPT) {
-		if (f->recipient != NULL) {
-			index = name_table_lookup_address(
-			    p->names[RULE_RECIPIENT], f->recipient,
-			    strlen(f->recipient));
-			if (index != NAME_TABLE_NONE)
-				check_rule(p, index, f, d);
-		}
+		if (f->recipient != NULL)
+			check_envelope(p, RULE_RECIPIENT, f->recipient, f, d);
 		choose_verdict(p, d);
 		return;
 	}
@@ -603,15 +712,8 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 	}
 	if (d->matched_count == 0 && p->default_rule != POLICY_NO_RULE)
 		check_rule(p, p->default_rule, f, d);
-	if (f->sender != NULL) {
-		if (f->sender[0] == '\0')
-			index = name_table_lookup(p->names[RULE_SENDER], "<>", 2);
-		else
-			index = name_table_lookup_address(p->names[RULE_SENDER],
-			    f->sender, strlen(f->sender));
-		if (index != NAME_TABLE_NONE)
-			check_rule(p, index, f, d);
-	}
+	if (f->sender != NULL)
+		check_envelope(p, RULE_SENDER, f->sender, f, d);
 	choose_verdict(p, d);
 }
 

@@ -42,7 +42,7 @@ enum address_kind {
 struct address {
 	enum address_kind kind;
 	unsigned count;         /* candidates, 0 for NULL and UNKNOWN */
-	/* "local@domain": domain folded to lower case, no trailing dot. */
+	/* "local@domain", in the case sent, without a trailing dot. */
 	char candidate[ADDRESS_CANDIDATES][ADDRESS_MAX];
 	const char *why;        /* for ONE_OF and UNKNOWN: what is uncertain */
 };

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlsgate/address.h"
 #include "tlsgate/facts.h"
 #include "tlsgate/policy.h"
 
@@ -65,6 +66,13 @@ struct decision {
 	struct rule_failure failures[DECISION_MAX_RULES];
 	size_t failure_count;
 	size_t primary;         /* the failure whose reply is used */
+	/*
+	 * The sender (MAIL) or recipient (RCPT) as decided on, when that is
+	 * not the address as sent (ceo@example.com for "ceo"@example.com,
+	 * either of two, or unknown); only then is mailbox filled.
+	 */
+	bool mailbox_rewritten;
+	struct address mailbox;
 };
 
 /*

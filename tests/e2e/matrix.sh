@@ -135,6 +135,43 @@ recipient secure.example encrypt' || return 1
 		"$(rule 2)" "reply=\"$m_no_starttls\""
 }
 
+# Each spelling of a protected mailbox that the MTA delivers to it is
+# refused as the mailbox itself is (policy/address.c): a source route, a
+# quoted local part, a trailing dot, a bang path, a plus extension with
+# RecipientDelimiter +, and the same for a sender; the audit line shows
+# what was sent and what was decided on.
+case_address_forms() {
+	tlsgate_use 'default none
+recipient ceo@example.com encrypt
+recipient secure.example encrypt
+sender bank.example encrypt' 'RecipientDelimiter +' || return 1
+	swaks_run --to '"ceo"@example.com,@relay.example:ceo@example.com,ceo@example.com.,ceo+ext@example.com,secure.example!x,user@dest.example'
+	expect_mail_ok
+	expect_reply 'rcpt:"ceo"@example.com' "$m_no_starttls"
+	expect_reply rcpt:@relay.example:ceo@example.com "$m_no_starttls"
+	expect_reply rcpt:ceo@example.com. "$m_no_starttls"
+	expect_reply rcpt:ceo+ext@example.com "$m_no_starttls"
+	expect_reply 'rcpt:secure.example!x' "$m_no_starttls"
+	expect_rcpt_ok rcpt:user@dest.example
+	expect_message_ok
+	expect_log "reject stage=rcpt" 'rcpt="<\"ceo\"@example.com>"' \
+		"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
+	expect_log "reject stage=rcpt" "rcpt=<@relay.example:ceo@example.com>" \
+		"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
+	expect_log "reject stage=rcpt" "rcpt=<ceo@example.com.>" \
+		"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
+	expect_log "reject stage=rcpt" "rcpt=<ceo+ext@example.com>" "$(rule 2)"
+	expect_log "reject stage=rcpt" "rcpt=<secure.example!x>" \
+		"rcpt_mailbox=<x@secure.example>" "$(rule 3)"
+
+	swaks_run --from 'bank.example!ceo'
+	expect_reply mail "$m_no_starttls"
+	expect_log "reject stage=mail" "sender=<bank.example!ceo>" \
+		"sender_mailbox=<ceo@bank.example>" "$(rule 4)"
+	swaks_tls - --from 'bank.example!ceo' --to '"ceo"@example.com'
+	expect_accepted
+}
+
 case_monitor_mode() {
 	tlsgate_use 'default encrypt' 'Mode monitor' || return 1
 	swaks_run
@@ -283,6 +320,7 @@ MATRIX_CASES=(
 	case_selfsigned_verify
 	case_min_version
 	case_recipient_rule
+	case_address_forms
 	case_monitor_mode
 	case_monitor_rule
 	case_ca_pin
