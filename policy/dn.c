@@ -10,13 +10,25 @@
  *  - OpenSSL 3 puts "\" before a "/" or "+" inside a value; older
  *    releases write both bare, and no release escapes "\" itself;
  *  - the type is the short name (OBJ_nid2sn), or the dotted OID for a
- *    type OpenSSL has no name for.
- * So the one-line parser takes "\xHH" as a byte, "\c" as the character c,
- * "/" always as the start of an attribute, and a bare "+" as the start of
- * an attribute only when a known type and "=" follow it; otherwise the
- * "+" is part of the value, as older OpenSSL wrote it.  A value that
- * older OpenSSL wrote with a bare "/CN=" inside comes out as an extra CN
- * attribute, which the identity code refuses (more than one CN).
+ *    type OpenSSL has no name for;
+ *  - into a buffer of fixed size (Sendmail's holds 255 bytes), it stops
+ *    at the first RDN that does not fit and leaves out that RDN and all
+ *    after it (identity.c decides when a DN may have been cut).
+ * So the one-line parser takes exactly those escapes, "\/", "\+" and
+ * "\xHH" for a byte that is not printable ASCII, and refuses the DN for
+ * any other "\": OpenSSL never writes "\e" or "\x65" for an "e", so such
+ * text holds a backslash of the name, and reading it as an escape would
+ * let "CN=exampl\x65" pass for "CN=example".  A refused DN is one that
+ * tlsgate cannot read, and a rule that needs it cannot be evaluated.
+ * "/" always starts an attribute, and a bare "+" does only when a known
+ * type and "=" follow it; otherwise the "+" is part of the value, as
+ * older OpenSSL wrote it.  A value that older OpenSSL wrote with a bare
+ * "/CN=" inside comes out as an extra CN attribute, which the identity
+ * code refuses (more than one CN).  What stays ambiguous is a "\" of the
+ * name before what looks like an escape: "x\/CN=y" may be "x\" and a CN
+ * "y", "\x0A" four bytes or one.  Read as an escape, it can hide an RDN
+ * but never add one, and it can make four printable bytes one that is
+ * not printable, never the reverse.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -364,6 +376,51 @@ plus_starts_attribute(const char *text, size_t len, size_t pos)
 	    &numeric_len);
 }
 
+static int
+upper_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static const char not_openssl_escape[] = "an escape OpenSSL does not "
+    "write (only \"\\/\", \"\\+\", and \"\\x\" with two upper-case hex "
+    "digits for a byte below 0x20 or above 0x7E)";
+
+/*
+ * The escape that starts with the "\" at text[pos], if it is one OpenSSL
+ * writes: "\/" or "\+", or "\x" and two upper-case hex digits of a byte
+ * that OpenSSL does not write as itself.  Returns its length and the byte
+ * in *c, or 0.  Anything else after a "\" is refused rather than guessed
+ * at: OpenSSL leaves a "\" of the value bare, so "\x65" in its output is
+ * four bytes of the name, never an "e", and a parser that took it for one
+ * would let "exampl\x65" pass for "example".
+ */
+static size_t
+openssl_escape(const char *text, size_t len, size_t pos, char *c)
+{
+	int high, low, byte;
+
+	if (len - pos >= 2 && (text[pos + 1] == '/' || text[pos + 1] == '+')) {
+		*c = text[pos + 1];
+		return 2;
+	}
+	if (len - pos < 4 || text[pos + 1] != 'x')
+		return 0;
+	high = upper_hex_value(text[pos + 2]);
+	low = upper_hex_value(text[pos + 3]);
+	if (high < 0 || low < 0)
+		return 0;
+	byte = high * 16 + low;
+	if (byte >= ' ' && byte <= '~')
+		return 0;
+	*c = (char)byte;
+	return 4;
+}
+
 bool
 dn_parse_oneline(const char *text, size_t len, struct dn *dn,
     const char **err, size_t *err_offset)
@@ -412,26 +469,15 @@ dn_parse_oneline(const char *text, size_t len, struct dn *dn,
 			char c = text[pos];
 
 			if (c == '\\') {
-				if (pos + 1 == len) {
-					set_error(err, err_offset,
-					    "\"\\\" at the end of the DN", pos);
+				size_t escape_len = openssl_escape(text, len, pos,
+				    &c);
+
+				if (escape_len == 0) {
+					set_error(err, err_offset, not_openssl_escape,
+					    pos);
 					goto fail;
 				}
-				if (text[pos + 1] == 'x') {
-					if (len - pos < 4 || hex_digit_value(text[pos + 2]) < 0 ||
-					    hex_digit_value(text[pos + 3]) < 0) {
-						set_error(err, err_offset,
-						    "\"\\x\" must be followed by two hex digits",
-						    pos);
-						goto fail;
-					}
-					c = (char)(hex_digit_value(text[pos + 2]) * 16 +
-					    hex_digit_value(text[pos + 3]));
-					pos += 4;
-				} else {
-					c = text[pos + 1];
-					pos += 2;
-				}
+				pos += escape_len;
 			} else {
 				pos++;
 			}

@@ -76,6 +76,13 @@ set_reason(char *buf, size_t size, const char *fmt, ...)
 
 #define REASON(f, ...) set_reason((f)->reason, sizeof((f)->reason), __VA_ARGS__)
 
+/*
+ * What to do about a DN that cannot be read whole: the fingerprint is the
+ * one identity Sendmail reports that no name can cut or blur.
+ */
+static const char dn_fallback[] =
+    "match this certificate by fingerprint (fingerprint= or cert=) instead";
+
 static bool
 cn_matches(const char *pattern, const char *value)
 {
@@ -93,6 +100,11 @@ match_names(const struct name_list *patterns, const struct name_fact *fact,
 	if (!fact->known) {
 		REASON(f, "the MTA did not report the %s (%s): %s", what,
 		    macro, macro_hint(mta));
+		return UNKNOWN;
+	}
+	if (fact->uncheckable) {
+		REASON(f, "%s cannot be trusted: %s; %s", what, fact->problem,
+		    dn_fallback);
 		return UNKNOWN;
 	}
 	if (!fact->usable) {
@@ -117,15 +129,20 @@ match_dns(const struct dn_list *patterns, const struct dn_fact *fact,
 		    what);
 		return UNKNOWN;
 	}
+	if (!fact->known && fact->text != NULL) {
+		REASON(f, "the %s DN ({cert_%s}) is not in the form OpenSSL "
+		    "writes: %s; %s", what, what, fact->problem != NULL ?
+		    fact->problem : "unreadable", dn_fallback);
+		return UNKNOWN;
+	}
 	if (!fact->known) {
-		REASON(f, "the MTA did not report the %s DN in a form tlsgate "
-		    "can read ({cert_%s})", what, what);
+		REASON(f, "the MTA did not report the %s DN ({cert_%s}): %s",
+		    what, what, macro_hint(mta));
 		return UNKNOWN;
 	}
 	if (fact->truncated) {
-		REASON(f, "the %s DN is longer than the MTA reports (255 "
-		    "bytes): match this certificate with fingerprint or "
-		    "subject_cn instead", what);
+		REASON(f, "the %s DN may have been cut (Sendmail keeps 255 "
+		    "bytes of it): %s", what, dn_fallback);
 		return UNKNOWN;
 	}
 	for (size_t i = 0; i < patterns->count; i++)
@@ -187,6 +204,17 @@ postfix_issuer_of(const struct cert_info *ci)
 	return NULL;
 }
 
+/* The first of two names known to be unusable, not just uncheckable. */
+static const struct name_fact *
+refused_name(const struct name_fact *a, const struct name_fact *b)
+{
+	if (!a->usable && !a->uncheckable)
+		return a;
+	if (!b->usable && !b->uncheckable)
+		return b;
+	return NULL;
+}
+
 static enum match
 match_certs(const struct cert_list *files, const struct tls_facts *t,
     enum mta_flavour mta, struct rule_failure *f)
@@ -197,18 +225,25 @@ match_certs(const struct cert_list *files, const struct tls_facts *t,
 	bool by_cn = t->subject_cn.usable && t->issuer_cn.usable;
 
 	if (!by_fp && !by_dn && !by_cn) {
-		if (!t->subject_cn.known || !t->issuer_cn.known)
+		const struct name_fact *bad = refused_name(&t->subject_cn,
+		    &t->issuer_cn);
+
+		if (!t->subject_cn.known || !t->issuer_cn.known) {
 			REASON(f, "the MTA reported neither a fingerprint nor "
 			    "the subject and issuer names: %s",
 			    macro_hint(mta));
-		else
+			return UNKNOWN;
+		}
+		if (bad != NULL) {
 			REASON(f, "certificate names not usable: %s",
-			    t->subject_cn.usable ? (t->issuer_cn.problem ?
-			    t->issuer_cn.problem : "issuer CN") :
-			    (t->subject_cn.problem ? t->subject_cn.problem :
-			    "subject CN"));
-		return t->subject_cn.known && t->issuer_cn.known ?
-		    NO_MATCH : UNKNOWN;
+			    bad->problem != NULL ? bad->problem : bad ==
+			    &t->subject_cn ? "subject CN" : "issuer CN");
+			return NO_MATCH;
+		}
+		REASON(f, "certificate names cannot be trusted: %s; %s",
+		    t->subject_cn.uncheckable ? t->subject_cn.problem :
+		    t->issuer_cn.problem, dn_fallback);
+		return UNKNOWN;
 	}
 	for (size_t i = 0; i < files->count; i++) {
 		const struct cert_file *cf = files->items[i];
@@ -253,6 +288,11 @@ match_cas(const struct cert_list *files, const struct tls_facts *t,
 	if (!by_dn && !t->issuer_cn.known) {
 		REASON(f, "the MTA reported neither the issuer DN nor the "
 		    "issuer CN: %s", macro_hint(mta));
+		return UNKNOWN;
+	}
+	if (!by_dn && t->issuer_cn.uncheckable) {
+		REASON(f, "issuer CN cannot be trusted: %s; %s",
+		    t->issuer_cn.problem, dn_fallback);
 		return UNKNOWN;
 	}
 	if (!by_dn && !t->issuer_cn.usable) {

@@ -16,8 +16,18 @@
 #include "tlsgate/tls_version.h"
 #include "tlsgate/xtext.h"
 
-/* Sendmail cuts a DN macro to 256 bytes including the NUL. */
-#define SENDMAIL_DN_LIMIT 255
+/*
+ * Sendmail has OpenSSL write a DN into 256 bytes, 255 and the NUL, and
+ * OpenSSL stops at the first RDN that does not fit, leaving out it and
+ * all after it: the DN arrives cut, yet whole RDNs and well formed.  The
+ * shortest CN it can write is "/CN=", 4 bytes (and any other RDN takes at
+ * least 3), so a DN of 252 bytes or more may have lost a CN or any short
+ * RDN, and is never taken as complete.  A shorter DN has lost an RDN only
+ * if that RDN was longer than the room left, which its length cannot show
+ * (tlsgate-policy(5), CAVEATS).
+ */
+#define SENDMAIL_DN_ROOM 255
+#define SHORTEST_CN_RDN 4
 
 enum mta_flavour
 mta_flavour_from_version(const char *v)
@@ -184,13 +194,16 @@ sendmail_dn(struct dn_fact *fact, const char *macro)
 		fact->text = strdup(macro);
 		fact->text_len = strlen(macro);
 		fact->text_raw = true;
+		fact->problem = "not valid xtext";
 		return fact->text != NULL;
 	}
 	fact->text = decoded;
 	fact->text_len = decoded_len;
-	fact->truncated = decoded_len >= SENDMAIL_DN_LIMIT;
+	fact->truncated = decoded_len + SHORTEST_CN_RDN > SENDMAIL_DN_ROOM;
 	fact->known = dn_parse_oneline(decoded, decoded_len, &fact->dn, &err,
 	    NULL);
+	if (!fact->known)
+		fact->problem = err;
 	return !is_out_of_memory(fact->known, err);
 }
 
@@ -312,13 +325,15 @@ sendmail_name(struct name_fact *name, const char *macro,
 	if (!name_is_well_formed(name, len))
 		return true;
 	/*
-	 * A DN that was reported but cannot be read in full (cut at 255
-	 * bytes, or unparsable) could hide a second CN, so the CN macro
-	 * alone is not trusted then.
+	 * A DN that was reported but cannot be read in full (perhaps cut, or
+	 * unparsable) could hide a second CN, so the CN macro alone is not
+	 * trusted then; nor is the name refused, as nothing is known to be
+	 * wrong with it.
 	 */
 	if (!dn_complete && (dn->known || dn->text != NULL)) {
 		name->problem = "the DN is too long or unreadable to check the "
 		    "CN against it";
+		name->uncheckable = true;
 		return true;
 	}
 	if (dn_complete) {

@@ -1404,6 +1404,23 @@ START_TEST(crafted_two_cn)
 		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
 		EXPECT_ONLY(p, &d, 3, FAIL_NOT_AUTHORIZED, false);
 	}
+
+	/*
+	 * Postfix reports the first CN of the subject only (its
+	 * tls_text_name) and nothing that shows another: two-cn.pem (O=Evil,
+	 * CN=evil.example, CN=client.partner.example in X.509 order) arrives
+	 * as evil.example.  It never passes for the other CN, but it does
+	 * pass a rule that pins its first one: that is the limit of what
+	 * Postfix tells a milter (tlsgate-policy(5), CAVEATS).
+	 */
+	postfix_cert(&s, "evil.example", CA_CN);
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NOT_AUTHORIZED, false);
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
 	session_free(&s);
 
 	/* Two CNs in the issuer. */
@@ -1517,26 +1534,34 @@ START_TEST(crafted_nul_cn)
 }
 END_TEST
 
-/* Sendmail cuts a DN at 255 bytes: a DN that long may not be whole. */
+/*
+ * Sendmail cuts a DN at 255 bytes, leaving out the RDNs that do not fit:
+ * from 252 bytes on, even a CN ("/CN=", 4 bytes) may be missing, so such
+ * a DN may not be whole.
+ */
 START_TEST(crafted_long_dn)
 {
-	char o254[256], o255[256], o269[256];
-	char dn254[300], dn255[300], dn269[300];
+	char o251[256], o252[256], o255[256], o269[256];
+	char dn251[300], dn252[300], dn255[300], dn269[300];
 	struct policy *p;
 	struct session s;
 	struct decision d;
 
 	/* "/O=" + n x "A" + "/CN=client.partner.example": 29 + n bytes. */
-	memset(o254, 'A', 225);
-	o254[225] = '\0';
+	memset(o251, 'A', 222);
+	o251[222] = '\0';
+	memset(o252, 'A', 223);
+	o252[223] = '\0';
 	memset(o255, 'A', 226);
 	o255[226] = '\0';
 	memset(o269, 'A', 240);
 	o269[240] = '\0';
-	snprintf(dn254, sizeof(dn254), "/O=%s/CN=" CLIENT_CN, o254);
+	snprintf(dn251, sizeof(dn251), "/O=%s/CN=" CLIENT_CN, o251);
+	snprintf(dn252, sizeof(dn252), "/O=%s/CN=" CLIENT_CN, o252);
 	snprintf(dn255, sizeof(dn255), "/O=%s/CN=" CLIENT_CN, o255);
 	snprintf(dn269, sizeof(dn269), "/O=%s/CN=" CLIENT_CN, o269);
-	ck_assert_uint_eq(strlen(dn254), 254);
+	ck_assert_uint_eq(strlen(dn251), 251);
+	ck_assert_uint_eq(strlen(dn252), 252);
 	ck_assert_uint_eq(strlen(dn255), 255);
 	dn269[255] = '\0';              /* what Sendmail sends */
 	p = LOAD(
@@ -1544,14 +1569,27 @@ START_TEST(crafted_long_dn)
 	    "client 192.0.2.2 verify subject=\"CN=" CLIENT_CN ",O=%s\"\n"
 	    "client 192.0.2.3 verify subject=\"CN=" CLIENT_CN ",O=%s\"\n"
 	    "client 192.0.2.4 verify subject=\"/O=%.*s\"\n"
-	    "client 192.0.2.5 verify subject_cn=" CLIENT_CN " " PIN_CA "\n",
-	    o254, o255, o269, 252, dn269 + 3);
+	    "client 192.0.2.5 verify subject_cn=" CLIENT_CN " " PIN_CA "\n"
+	    "client 192.0.2.6 verify subject=\"CN=" CLIENT_CN ",O=%s\"\n",
+	    o251, o255, o269, 252, dn269 + 3, o252);
 
 	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
 	session_tls13(&s);
-	sendmail_cert(&s, "OK", dn254, SM_CA_SUBJECT, CLIENT_CN, SM_CA_CN);
+	sendmail_cert(&s, "OK", dn251, SM_CA_SUBJECT, CLIENT_CN, SM_CA_CN);
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ACCEPT(&d);
+	session_client(&s, "192.0.2.5");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* 252 bytes: whole as far as anyone can tell, but a CN may be cut. */
+	s.m.cert_subject = dn252;
+	session_client(&s, "192.0.2.6");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 6, "255", NULL);
+	session_client(&s, "192.0.2.5");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 5, "cannot be trusted", NULL);
 
 	s.m.cert_subject = dn255;
 	session_client(&s, "192.0.2.2");
@@ -1568,16 +1606,151 @@ START_TEST(crafted_long_dn)
 	EXPECT_CANNOT(p, &d, 4, "255", NULL);
 	/*
 	 * {cn_subject} comes whole, but the cut DN could hide a second CN:
-	 * the name is not trusted (refused, never accepted).
+	 * the name cannot be trusted, which is 4.3.5 as for the DN itself.
 	 */
 	session_client(&s, "192.0.2.5");
 	decide(p, &s, STAGE_MAIL, &d);
-	ck_assert_msg(d.verdict == VERDICT_REJECT ||
-	    d.verdict == VERDICT_TEMPFAIL, "%s %s %s", verdict_name(d.verdict),
-	    d.code, d.text);
-	ck_assert_uint_eq(d.failure_count, 1);
-	ck_assert_uint_eq(policy_rule(p, d.failures[0].rule)->line, 5);
-	ck_assert_int_ne(d.failures[0].failure, FAIL_NO_CERT);
+	EXPECT_CANNOT(p, &d, 5, "cannot be trusted", "fingerprint");
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * Rules that need the subject DN (line 1), both DNs (lines 2 and 3: cert=
+ * without a fingerprint compares both, and the subject CN is pinned with
+ * its issuer) or the issuer DN (lines 4 to 6), for client.pem as Sendmail
+ * reports it.
+ */
+#define DN_RULES \
+	"client 192.0.2.1 verify subject=\"CN=" CLIENT_CN ",O=Partner Inc\"\n" \
+	"client 192.0.2.2 verify cert=client.pem\n" \
+	"client 192.0.2.3 verify subject_cn=" CLIENT_CN " " PIN_CA "\n" \
+	"client 192.0.2.4 verify issuer=\"CN=" CA_CN ",O=tlsgate test\"\n" \
+	"client 192.0.2.5 verify ca=ca.pem\n" \
+	"client 192.0.2.6 verify issuer_cn=\"" CA_CN "\"\n"
+
+/*
+ * Each rule of DN_RULES accepts the session when the DNs it needs can be
+ * read, and answers 4.3.5 when one of them cannot, name rules and DN
+ * rules alike.
+ */
+static void
+expect_dn_rules_at(int line, const struct policy *p, struct session *s,
+    bool subject_readable, bool issuer_readable)
+{
+	struct decision d;
+
+	for (unsigned c = 1; c <= 6; c++) {
+		bool readable = c == 1 ? subject_readable : c <= 3 ?
+		    subject_readable && issuer_readable : issuer_readable;
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(s, addr);
+		decide(p, s, STAGE_MAIL, &d);
+		if (readable)
+			expect_accept_at(line, &d);
+		else
+			expect_cannot_at(line, p, &d, c, NULL, NULL);
+	}
+}
+
+#define EXPECT_DN_RULES(p, s, subject_ok, issuer_ok) \
+	expect_dn_rules_at(__LINE__, p, s, subject_ok, issuer_ok)
+
+/*
+ * "\x65" is "e" only to a parser that reads escapes OpenSSL never writes
+ * (it writes "e"): a CN "client.partner.exampl\x65" must not pass for
+ * client.partner.example.  Whatever the CN macro says, the DN cannot be
+ * read, and every rule that needs it answers 4.3.5.
+ */
+START_TEST(crafted_escapes)
+{
+	struct policy *p = LOAD(DN_RULES);
+	static const char *const cn_subjects[] = {
+		"client.partner.exampl+5Cx65", CLIENT_CN, NULL
+	};
+	static const char *const cn_issuers[] = {
+		"tlsgate+20Test+20C+5Cx41", SM_CA_CN, NULL
+	};
+	struct session s;
+
+	session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+	session_tls13(&s);
+	present_client(&s);
+	s.m.cert_fp = NULL;
+	EXPECT_DN_RULES(p, &s, true, true);
+
+	for (size_t i = 0; i < 3; i++) {
+		present_client(&s);
+		s.m.cert_fp = NULL;
+		s.m.cert_subject = "/O=Partner+20Inc/CN=client.partner.exampl+5Cx65";
+		s.m.cn_subject = cn_subjects[i];
+		EXPECT_DN_RULES(p, &s, false, true);
+
+		present_client(&s);
+		s.m.cert_fp = NULL;
+		s.m.cert_issuer = "/O=tlsgate+20test/CN=tlsgate+20Test+20C+5Cx41";
+		s.m.cn_issuer = cn_issuers[i];
+		EXPECT_DN_RULES(p, &s, true, false);
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/* A DN tlsgate cannot read, or that may have been cut: 4.3.5 for all. */
+START_TEST(unreadable_dn)
+{
+	struct policy *p = LOAD(DN_RULES);
+	char cut_subject[300], cut_issuer[300], near_subject[300];
+	const char *subjects[] = {
+		"CN=client.partner.example,O=Partner+20Inc",
+		"/O=Partner+20Inc/CN=client.partner.example+G1",
+		"/O=Partner+20Inc/CN=client.partner.example+5C",
+		cut_subject, near_subject,
+	};
+	const char *issuers[] = {
+		"CN=tlsgate+20Test+20CA,O=tlsgate+20test",
+		"/O=tlsgate+20test/CN=tlsgate+20Test+20CA+G1",
+		cut_issuer,
+	};
+	struct session s;
+	struct decision d;
+
+	/* 255 and 252 bytes once decoded, ending in the CN Sendmail sends. */
+	snprintf(cut_subject, sizeof(cut_subject), "/O=%0226d/CN=" CLIENT_CN,
+	    0);
+	snprintf(near_subject, sizeof(near_subject), "/O=%0223d/CN=" CLIENT_CN,
+	    0);
+	snprintf(cut_issuer, sizeof(cut_issuer), "/O=%0233d/CN=" SM_CA_CN, 0);
+	ck_assert_uint_eq(strlen(cut_subject), 255);
+	ck_assert_uint_eq(strlen(near_subject), 252);
+	ck_assert_uint_eq(strlen(cut_issuer) - 2 * 2, 255);
+
+	session_init(&s, MTA_SENDMAIL, NULL, "a@example.net");
+	session_tls13(&s);
+	for (size_t i = 0; i < sizeof(subjects) / sizeof(*subjects); i++) {
+		present_client(&s);
+		s.m.cert_fp = NULL;
+		s.m.cert_subject = subjects[i];
+		EXPECT_DN_RULES(p, &s, false, true);
+	}
+	for (size_t i = 0; i < sizeof(issuers) / sizeof(*issuers); i++) {
+		present_client(&s);
+		s.m.cert_fp = NULL;
+		s.m.cert_issuer = issuers[i];
+		EXPECT_DN_RULES(p, &s, true, false);
+	}
+
+	/* The fingerprint needs no DN: cert= decides by it. */
+	present_client(&s);
+	s.m.cert_subject = subjects[0];
+	s.m.cert_issuer = issuers[0];
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
 	session_free(&s);
 	policy_unref(p);
 }
@@ -2717,6 +2890,8 @@ evaluate_suite(void)
 	tcase_add_test(tc, crafted_empty_cn);
 	tcase_add_test(tc, crafted_nul_cn);
 	tcase_add_test(tc, crafted_long_dn);
+	tcase_add_test(tc, crafted_escapes);
+	tcase_add_test(tc, unreadable_dn);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("matching");

@@ -163,15 +163,15 @@ END_TEST
 START_TEST(oneline_escapes)
 {
 	struct dn dn = must_parse(dn_parse_oneline,
-	    "/O=Slash\\/Plus\\+Back\\\\/CN=mx");
+	    "/O=Slash\\/Plus\\+/CN=mx");
 
 	ck_assert_uint_eq(dn.count, 2);
-	assert_attr(&dn, 0, DN_OID_O, "Slash/Plus+Back\\");
+	assert_attr(&dn, 0, DN_OID_O, "Slash/Plus+");
 	assert_attr(&dn, 1, DN_OID_CN, "mx");
 	dn_free(&dn);
 
-	/* UTF-8 as OpenSSL hex-escapes it, either case of hex digit. */
-	dn = must_parse(dn_parse_oneline, "/CN=caf\\xC3\\xA9/O=\\xc3\\xa9");
+	/* UTF-8 as OpenSSL hex-escapes it: upper-case digits. */
+	dn = must_parse(dn_parse_oneline, "/CN=caf\\xC3\\xA9/O=\\xC3\\xA9");
 	assert_attr(&dn, 0, DN_OID_CN, "caf\xc3\xa9");
 	assert_attr(&dn, 1, DN_OID_O, "\xc3\xa9");
 	dn_free(&dn);
@@ -180,6 +180,40 @@ START_TEST(oneline_escapes)
 	ck_assert_uint_eq(dn.count, 1);
 	ck_assert_uint_eq(dn.attrs[0].value_len, 3);
 	ck_assert_mem_eq(dn.attrs[0].value, "a\0b", 4);
+	dn_free(&dn);
+}
+END_TEST
+
+/*
+ * OpenSSL 3 writes "\xHH" (upper-case) for a byte below 0x20 or above
+ * 0x7e, "\/" and "\+", and no other escape; it leaves a "\" of the value
+ * bare.  Any other "\" cannot be told from a backslash in the name, so
+ * the DN is refused, not read as OpenSSL never wrote it.
+ */
+START_TEST(oneline_openssl_escapes_only)
+{
+	struct dn dn;
+
+	must_fail(dn_parse_oneline, "/CN=mx.partner.exampl\\x65", 21);
+	must_fail(dn_parse_oneline, "/CN=\\x41", 4);
+	must_fail(dn_parse_oneline, "/CN=\\x20", 4);
+	must_fail(dn_parse_oneline, "/CN=\\x7E", 4);
+	must_fail(dn_parse_oneline, "/CN=caf\\xc3\\xa9", 7);
+	must_fail(dn_parse_oneline, "/CN=caf\\xC3\\xa9", 11);
+	must_fail(dn_parse_oneline, "/CN=a\\b", 5);
+	must_fail(dn_parse_oneline, "/CN=a\\\\", 5);
+	must_fail(dn_parse_oneline, "/CN=a\\=b", 5);
+	must_fail(dn_parse_oneline, "/CN=a\\ b", 5);
+	must_fail(dn_parse_oneline, "/O=x\\,y/CN=a", 4);
+	must_fail(dn_parse_oneline, "/O=x/CN=a\\X41", 9);
+
+	dn = must_parse(dn_parse_oneline, "/CN=\\x00\\x1F\\x7F\\x80\\xFF");
+	ck_assert_uint_eq(dn.attrs[0].value_len, 5);
+	ck_assert_mem_eq(dn.attrs[0].value, "\x00\x1f\x7f\x80\xff", 5);
+	dn_free(&dn);
+	dn = must_parse(dn_parse_oneline, "/O=a\\/b\\+c/CN=mx");
+	assert_attr(&dn, 0, DN_OID_O, "a/b+c");
+	assert_attr(&dn, 1, DN_OID_CN, "mx");
 	dn_free(&dn);
 }
 END_TEST
@@ -1078,7 +1112,7 @@ dn_of_length(size_t len)
 START_TEST(sendmail_truncated_dn)
 {
 	struct tls_facts t;
-	char *full = dn_of_length(254), *cut = dn_of_length(255);
+	char *full = dn_of_length(251), *cut = dn_of_length(255);
 
 	sendmail_subject(&t, full, "mx");
 	ck_assert(t.subject.known);
@@ -1110,6 +1144,53 @@ START_TEST(sendmail_truncated_dn)
 	tls_facts_free(&t);
 	free(full);
 	free(cut);
+}
+END_TEST
+
+/*
+ * OpenSSL stops at the first RDN that does not fit in Sendmail's 255
+ * bytes.  "/CN=", an empty CN, is 4 bytes: after 252 bytes or more even
+ * that may have been left out, so such a DN never vouches for its CN.
+ */
+START_TEST(sendmail_dn_near_limit)
+{
+	for (size_t len = 251; len <= 254; len++) {
+		struct tls_facts t;
+		char *text = dn_of_length(len);
+		bool whole = len < 252;
+
+		sendmail_subject(&t, text, "mx");
+		ck_assert(t.subject.known);
+		ck_assert_msg(t.subject.truncated == !whole,
+		    "%zu bytes: truncated=%d", len, t.subject.truncated);
+		ck_assert(t.subject_cn.known);
+		ck_assert_msg(t.subject_cn.usable == whole,
+		    "%zu bytes: usable=%d", len, t.subject_cn.usable);
+		tls_facts_free(&t);
+		free(text);
+	}
+}
+END_TEST
+
+/* An escape OpenSSL never writes: the DN is unreadable, not decoded. */
+START_TEST(sendmail_foreign_escape)
+{
+	static const char *const cns[] = {
+		"client.partner.exampl+5Cx65", "client.partner.example", NULL
+	};
+
+	for (size_t i = 0; i < sizeof(cns) / sizeof(*cns); i++) {
+		struct tls_facts t;
+
+		sendmail_subject(&t,
+		    "/O=Partner+20Inc/CN=client.partner.exampl+5Cx65", cns[i]);
+		ck_assert(!t.subject.known);
+		ck_assert_str_eq(t.subject.text,
+		    "/O=Partner Inc/CN=client.partner.exampl\\x65");
+		ck_assert_msg(!t.subject_cn.usable, "{cn_subject} %s usable",
+		    cns[i] != NULL ? cns[i] : "NULL");
+		tls_facts_free(&t);
+	}
 }
 END_TEST
 
@@ -1233,6 +1314,7 @@ identity_suite(void)
 	tc = tcase_create("oneline");
 	tcase_add_test(tc, oneline_simple);
 	tcase_add_test(tc, oneline_escapes);
+	tcase_add_test(tc, oneline_openssl_escapes_only);
 	tcase_add_test(tc, oneline_unescaped_slash_adds_cn);
 	tcase_add_test(tc, oneline_plus);
 	tcase_add_test(tc, oneline_empty);
@@ -1274,6 +1356,8 @@ identity_suite(void)
 	tcase_add_test(tc, sendmail_bad_cns);
 	tcase_add_test(tc, sendmail_dn_edge_cases);
 	tcase_add_test(tc, sendmail_truncated_dn);
+	tcase_add_test(tc, sendmail_dn_near_limit);
+	tcase_add_test(tc, sendmail_foreign_escape);
 	tcase_add_test(tc, sendmail_cn_placeholders);
 	tcase_add_test(tc, sendmail_dropped_rdns);
 	tcase_add_test(tc, sendmail_fingerprints);

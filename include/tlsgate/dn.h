@@ -5,11 +5,13 @@
  * Two text forms exist:
  *  - OpenSSL's one-line form, which Sendmail puts in {cert_subject} and
  *    {cert_issuer} (after xtext decoding): "/C=US/O=Partner Inc/CN=mx",
- *    most significant RDN first, "\xHH" for bytes outside printable ASCII
- *    and, with OpenSSL 3, "\/" for a "/" inside a value.  Older OpenSSL
- *    does not escape "/", so a value containing "/CN=" can look like an
- *    extra RDN: such a DN parses to more CN attributes than the
- *    certificate has, and every rule that looks at the CN then refuses it.
+ *    most significant RDN first, "\xHH" (upper-case) for bytes outside
+ *    printable ASCII and, with OpenSSL 3, "\/" and "\+" for a "/" or "+"
+ *    inside a value; any other "\" makes the text unparsable, as OpenSSL
+ *    never writes it as an escape.  Older OpenSSL does not escape "/",
+ *    so a value containing "/CN=" can look like an extra RDN: such a DN
+ *    parses to more CN attributes than the certificate has, and every
+ *    rule that looks at the CN then refuses it.
  *  - RFC 4514, written by GnuTLS and accepted in policies:
  *    "CN=mx,O=Partner Inc,C=US", least significant RDN first, with "\,"
  *    "\XX" and "#HEX" (BER) escapes.

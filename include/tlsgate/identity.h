@@ -60,10 +60,15 @@ enum verify_state {
  * A certificate name (CN).  known: the MTA reported it.  usable: exactly
  * one such name, non-empty, no NUL byte, consistent with the DN when the
  * DN is known.  A name that is known but not usable never matches a rule.
+ * uncheckable: not usable only because the DN it must agree with was
+ * reported but may have been cut or cannot be read, so that whether the
+ * name is usable cannot be known; a rule that needs it cannot be
+ * evaluated, as a rule that needs that DN cannot.
  */
 struct name_fact {
 	bool known;
 	bool usable;
+	bool uncheckable;
 	char *value;            /* decoded, NUL-terminated; NULL when unknown */
 	size_t value_len;       /* bytes of value, a decoded NUL included */
 	bool value_raw;         /* value is the macro as sent: not valid xtext */
@@ -73,6 +78,7 @@ struct name_fact {
 struct dn_fact {
 	bool known;             /* reported and parsed */
 	bool truncated;         /* the MTA may have cut it (Sendmail: 255 bytes) */
+	const char *problem;    /* reported but not known: why it cannot be read */
 	struct dn dn;
 	char *text;             /* decoded text as reported, for the log */
 	size_t text_len;        /* bytes of text, a decoded NUL included */

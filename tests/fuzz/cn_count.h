@@ -13,8 +13,15 @@
 #include <strings.h>
 
 /*
+ * The longest DN Sendmail reports that cannot have lost even an empty CN
+ * ("/CN=", 4 bytes) to its 255-byte buffer: a longer one may be cut.
+ */
+#define SENDMAIL_DN_WHOLE_MAX (255 - 4)
+
+/*
  * An unescaped "/" or "+" followed by one of the CN's type names and "=".
- * A "\" escapes the byte after it, as OpenSSL and dn.c read it.
+ * A "\" escapes the byte after it, as OpenSSL writes "\/" and "\+" (dn.c
+ * refuses a DN with any "\" but those and "\xHH", which hides no "/").
  */
 static inline size_t
 count_cn_in_text(const char *text, size_t len)

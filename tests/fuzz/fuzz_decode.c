@@ -142,6 +142,53 @@ dn_has_backslash(const struct dn *dn)
 	return false;
 }
 
+static bool
+is_upper_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * Whether every "\" of the text starts an escape that OpenSSL 3's
+ * X509_NAME_oneline writes, checked here without dn.c: "\/", "\+", or
+ * "\x" with two upper-case hex digits of a byte that is not printable
+ * ASCII.  (A raw byte outside printable ASCII is no second spelling of a
+ * printable one, and a policy may hold raw UTF-8, so dn.c takes it.)
+ */
+static bool
+has_only_openssl_escapes(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c != '\\')
+			continue;
+		if (len - i >= 2 && (text[i + 1] == '/' || text[i + 1] == '+')) {
+			i++;
+			continue;
+		}
+		if (len - i < 4 || text[i + 1] != 'x' ||
+		    !is_upper_hex(text[i + 2]) || !is_upper_hex(text[i + 3]))
+			return false;
+		c = (unsigned char)(hex_digit_value(text[i + 2]) * 16 +
+		    hex_digit_value(text[i + 3]));
+		if (c >= ' ' && c <= '~')
+			return false;
+		i += 3;
+	}
+	return true;
+}
+
+/* What OpenSSL writes: printable ASCII, and only its own escapes. */
+static bool
+is_openssl_oneline(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)text[i] < ' ' || (unsigned char)text[i] > '~')
+			return false;
+	return has_only_openssl_escapes(text, len);
+}
+
 static void
 check_dn(const struct dn *dn)
 {
@@ -179,13 +226,29 @@ check_dn(const struct dn *dn)
 	CHECK(dn_equal(dn, &back));
 	dn_free(&back);
 	/*
-	 * The one-line form does not escape "\" (as OpenSSL), so a value
-	 * with a backslash may read back differently; any other must not.
+	 * The one-line form is written as OpenSSL writes it, which leaves
+	 * "\" bare: a value with a backslash never reads back as itself
+	 * (the text is refused, or read as another DN).  Any other value
+	 * is written with OpenSSL's escapes only, reads back equal, and is
+	 * written again byte for byte the same.
 	 */
 	dn_format_oneline(dn, text, size);
-	if (!dn_has_backslash(dn)) {
+	if (dn_has_backslash(dn)) {
+		if (dn_parse_oneline(text, strlen(text), &back, NULL, NULL)) {
+			CHECK(!dn_equal(dn, &back));
+			dn_free(&back);
+		}
+	} else {
+		char *again = malloc(size);
+
+		CHECK(is_openssl_oneline(text, strlen(text)));
 		CHECK(dn_parse_oneline(text, strlen(text), &back, NULL, NULL));
 		CHECK(dn_equal(dn, &back));
+		if (again != NULL) {
+			dn_format_oneline(&back, again, size);
+			CHECK(strcmp(again, text) == 0);
+			free(again);
+		}
 		dn_free(&back);
 	}
 	free(text);
@@ -210,6 +273,14 @@ fuzz_dn(const char *text, size_t len, enum decode_kind kind)
 		CHECK(dn.attrs == NULL && dn.count == 0);
 		return;
 	}
+	/*
+	 * Every "\" of a one-line DN is one of OpenSSL's escapes, none of
+	 * which stands for a "\": a backslash of the name (which OpenSSL
+	 * leaves bare) is never read as part of a value.
+	 */
+	if (kind == DECODE_DN_ONELINE || (len > 0 && text[0] == '/'))
+		CHECK(has_only_openssl_escapes(text, len) &&
+		    !dn_has_backslash(&dn));
 	check_dn(&dn);
 	dn_free(&dn);
 }
@@ -285,7 +356,8 @@ fuzz_sendmail_cn(const char *bytes, size_t len)
 		    memcmp(t.subject_cn.value, cn, cn_len) == 0));
 		if (m.cert_subject != NULL) {
 			CHECK(t.subject.known && !t.subject.truncated &&
-			    dn_len < 255);
+			    dn_len <= SENDMAIL_DN_WHOLE_MAX);
+			CHECK(has_only_openssl_escapes(bytes, dn_len));
 			CHECK(dn_find(&t.subject.dn, DN_OID_CN, &attr) == 1);
 			CHECK(attr->value_len == value_len &&
 			    memcmp(attr->value, t.subject_cn.value,

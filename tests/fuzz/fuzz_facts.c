@@ -284,8 +284,8 @@ speaks_sendmail(enum mta_flavour mta, const struct tls_macros *m)
 
 /*
  * A DN macro that may vouch for a pinned identity: absent, or readable,
- * short of Sendmail's 255-byte cut and with exactly one CN (none hidden
- * in another value).
+ * short of where Sendmail's 255-byte cut may have taken a CN, and with
+ * exactly one CN (none hidden in another value).
  */
 static bool
 dn_macro_unambiguous(const char *macro)
@@ -296,7 +296,8 @@ dn_macro_unambiguous(const char *macro)
 
 	if (macro == NULL)
 		return true;
-	ok = dn != NULL && len < 255 && count_cn_in_text(dn, len) == 1;
+	ok = dn != NULL && len <= SENDMAIL_DN_WHOLE_MAX &&
+	    count_cn_in_text(dn, len) == 1;
 	free(dn);
 	return ok;
 }
