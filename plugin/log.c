@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tlsgate/log.h"
@@ -196,6 +197,38 @@ log_warning(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmessage(LOG_WARNING, fmt, ap);
 	va_end(ap);
+}
+
+void
+log_warning_limited(struct log_limit *limit, const char *fmt, ...)
+{
+	struct timespec now;
+	long long next = atomic_load(&limit->next);
+	unsigned long held;
+	char stack[LOG_TEXT_STACK], *whole, *text;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* One thread wins the interval; the others only count. */
+	if ((long long)now.tv_sec < next ||
+	    !atomic_compare_exchange_strong(&limit->next, &next,
+	    (long long)now.tv_sec + LOG_LIMIT_INTERVAL)) {
+		atomic_fetch_add(&limit->held, 1);
+		return;
+	}
+	held = atomic_exchange(&limit->held, 0);
+	va_start(ap, fmt);
+	text = format_text(stack, sizeof(stack), &whole, fmt, ap);
+	va_end(ap);
+	if (text == NULL)
+		return;
+	flatten_controls(text);
+	if (held > 0)
+		log_warning("%s (%lu more like it since it was last logged; "
+		    "at most one a minute)", text, held);
+	else
+		log_warning("%s", text);
+	free(whole);
 }
 
 void

@@ -49,6 +49,7 @@ struct session {
 	char *macro_client_name;        /* {client_name} */
 	char *client_resolve;           /* {client_resolve} */
 	char *listener;                 /* {daemon_name} */
+	bool listener_unknown;          /* not sent, or not kept */
 	/* The transaction, from MAIL to its end. */
 	struct policy *policy;
 	char *sender;
@@ -69,17 +70,20 @@ dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
-static void
+/* False when there is no value to keep: none given, or out of memory. */
+static bool
 replace_string(char **slot, const char *value)
 {
 	free(*slot);
 	*slot = dup_or_null(value);
+	return *slot != NULL;
 }
 
 static void
 transaction_end(struct session *s)
 {
-	policy_unref(s->policy);
+	/* Never frees here: the reload thread frees an old policy. */
+	snapshot_release(policy_holder, s->policy);
 	s->policy = NULL;
 	tls_facts_free(&s->facts.tls);
 	free(s->sender);
@@ -191,7 +195,8 @@ tg_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		return SMFIS_TEMPFAIL;
 	noreply = (s->protocol & SMFIP_NR_CONN) != 0;
 	replace_string(&s->client_name, hostname);
-	replace_string(&s->listener, smfi_getsymval(ctx, "{daemon_name}"));
+	s->listener_unknown = !replace_string(&s->listener,
+	    smfi_getsymval(ctx, "{daemon_name}"));
 	replace_string(&s->macro_client_name,
 	    smfi_getsymval(ctx, "{client_name}"));
 	replace_string(&s->client_resolve,
@@ -311,12 +316,20 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 	s->facts.client_host = facts_verified_host(mta, s->macro_client_name,
 	    s->client_resolve);
 	s->facts.listener = s->listener;
+	s->facts.client_addr_unknown = !s->client_addr_known;
+	s->facts.client_host_unknown = mta == MTA_UNKNOWN ||
+	    s->macro_client_name == NULL ||
+	    (mta == MTA_SENDMAIL && s->client_resolve == NULL);
+	s->facts.listener_unknown = s->listener_unknown;
 	s->facts.sender = s->sender;
 	s->facts.recipient = NULL;
 	if (version == NULL) {
+		static struct log_limit no_version;
+
 		/* The MTA did not send what tlsgate asked for at MAIL. */
 		tls_facts_unknown(&s->facts.tls);
-		log_warning("%s: the MTA sent no \"v\" at MAIL, so it did not "
+		log_warning_limited(&no_version, "%s: the MTA sent no \"v\" at "
+		    "MAIL, so it did not "
 		    "send the macros tlsgate asked for and the TLS state is "
 		    "unknown; rules that need it tempfail. Postfix: "
 		    "milter_mail_macros = %s; Sendmail: "

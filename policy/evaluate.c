@@ -514,6 +514,22 @@ check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
 	d->failure_count++;
 }
 
+/* Where to add a macro that the MTA sends at CONNECT. */
+static const char *
+connect_macro_hint(enum mta_flavour mta)
+{
+	switch (mta) {
+	case MTA_POSTFIX:
+		return "add it to milter_connect_macros in Postfix's main.cf";
+	case MTA_SENDMAIL:
+		return "add it to confMILTER_MACROS_CONNECT in sendmail.mc";
+	case MTA_UNKNOWN:
+		break;
+	}
+	return "the MTA is not recognised (no 'v' macro naming Postfix or "
+	    "Sendmail); make it send the macro at CONNECT";
+}
+
 /* A failure of no single rule, or of a rule that may not be the one. */
 static void
 add_cannot_evaluate(struct decision *d, uint32_t rule, bool monitor,
@@ -737,18 +753,46 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 		index = ip_table_lookup(p->clients, &f->client_addr);
 		if (index != IP_TABLE_NONE)
 			check_rule(p, index, f, d);
+	} else if (f->client_addr_unknown &&
+	    p->kind_counts[RULE_CLIENT] > 0) {
+		add_cannot_evaluate(d, DECISION_NO_RULE, false, "the MTA did "
+		    "not report the client's address ({client_addr}), so any "
+		    "client rule could apply: %s", connect_macro_hint(f->mta));
 	}
 	if (f->client_host != NULL) {
 		index = name_table_lookup_domain(p->names[RULE_CLIENT_HOST],
 		    f->client_host, strlen(f->client_host));
 		if (index != NAME_TABLE_NONE)
 			check_rule(p, index, f, d);
+	} else if (f->client_host_unknown &&
+	    p->kind_counts[RULE_CLIENT_HOST] > 0) {
+		if (f->mta == MTA_UNKNOWN)
+			add_cannot_evaluate(d, DECISION_NO_RULE, false, "the "
+			    "MTA is not recognised (no 'v' macro naming Postfix "
+			    "or Sendmail), so whether it verified the client's "
+			    "name cannot be told and any client-host rule could "
+			    "apply");
+		else
+			add_cannot_evaluate(d, DECISION_NO_RULE, false, "the "
+			    "MTA did not report whether it verified the "
+			    "client's name (%s), so any client-host rule could "
+			    "apply: %s", f->mta == MTA_SENDMAIL ?
+			    "{client_name}, {client_resolve}" :
+			    "{client_name}", connect_macro_hint(f->mta));
 	}
 	if (f->listener != NULL) {
 		index = name_table_lookup(p->names[RULE_LISTENER], f->listener,
 		    strlen(f->listener));
 		if (index != NAME_TABLE_NONE)
 			check_rule(p, index, f, d);
+	} else if (f->listener_unknown &&
+	    p->kind_counts[RULE_LISTENER] > 0) {
+		add_cannot_evaluate(d, DECISION_NO_RULE, false, "the MTA did "
+		    "not name the listener ({daemon_name}), so any listener "
+		    "rule could apply: %s", f->mta == MTA_SENDMAIL ?
+		    "name it with DAEMON_OPTIONS(`..., Name=NAME') in "
+		    "sendmail.mc" : "name it with -o "
+		    "milter_macro_daemon_name=NAME in master.cf");
 	}
 	if (d->matched_count == 0 && p->default_rule != POLICY_NO_RULE)
 		check_rule(p, p->default_rule, f, d);

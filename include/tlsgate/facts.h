@@ -23,6 +23,17 @@ struct facts {
 	 */
 	const char *client_host;
 	const char *listener;   /* {daemon_name}; NULL when not reported */
+	/*
+	 * Set where a client-level fact is unknown rather than absent: the
+	 * MTA did not report it (a macro missing from its list, or not kept
+	 * for want of memory), or an MTA tlsgate does not recognise reported
+	 * it.  A rule of that kind could then match, so it is not skipped:
+	 * the decision is 4.3.5 (evaluate.h).  Clear, the NULL or false
+	 * above means the client has no such fact (no verified name, say).
+	 */
+	bool client_addr_unknown;    /* {client_addr} */
+	bool client_host_unknown;    /* {client_name}, {client_resolve} */
+	bool listener_unknown;       /* {daemon_name} */
 	/* Envelope sender without <>; "" for the null sender; NULL unknown. */
 	const char *sender;
 	const char *recipient;  /* the RCPT being decided, without <> */

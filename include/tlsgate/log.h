@@ -14,6 +14,7 @@
 #define TLSGATE_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,6 +33,20 @@ void log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A warning that every session would repeat (a macro the MTA never
+ * sends): logged at most once per interval (seconds), the first time
+ * with nothing more, later ones with how many were held back since.  A
+ * struct log_limit per warning, zero-initialised (static).
+ */
+struct log_limit {
+	atomic_llong next;      /* monotonic seconds before which to hold */
+	atomic_ulong held;
+};
+#define LOG_LIMIT_INTERVAL 60
+void log_warning_limited(struct log_limit *limit, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Logs each diagnostic (errors at LOG_ERR, warnings at LOG_WARNING). */
 void log_diags(const struct diag_list *diags);
