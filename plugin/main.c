@@ -398,21 +398,78 @@ identity_reachable(const struct identity *id, bool *needs_switch)
 	return false;
 }
 
-static bool
-write_pid_file(const char *path)
+/*
+ * What stands in the way of the PID file at path, or NULL.  Root writes
+ * it, into a directory someone else may be able to write (/run/tlsgate
+ * given to the UserID user): a symbolic link planted there would have
+ * root write, or create, the file it points at.  So a link is refused,
+ * and so is anything but a regular file; a regular file is replaced.
+ */
+static const char *
+pid_file_problem(const char *path, char *why, size_t size)
 {
-	FILE *fp = fopen(path, "w");
+	struct stat st;
 
-	if (fp == NULL) {
-		log_error("PidFile %s: %s", path, strerror(errno));
+	if (lstat(path, &st) != 0)
+		return NULL;
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(why, size, "PidFile %s: the path is a symbolic link; "
+		    "tlsgate does not write through it", path);
+		return why;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, size, "PidFile %s: the path exists and is not a "
+		    "regular file; tlsgate does not replace it", path);
+		return why;
+	}
+	return NULL;
+}
+
+/*
+ * Writes the process id into a new file beside path and renames it over
+ * path.  mkostemp creates it with O_CREAT | O_EXCL, which never follows a
+ * symbolic link nor opens a file that is there, and the rename replaces
+ * the name, not the file: whatever was at path, a stale PID file or a
+ * hard link to another file, is never written into.  A reader sees the
+ * old file or the whole new one.  mode is what fopen would have given,
+ * 0666 less the umask.
+ */
+static bool
+write_pid_file(const char *path, mode_t mode)
+{
+	char why[PATH_MAX + 128], *tmp;
+	char text[32];
+	int fd, len, err = 0;
+
+	if (pid_file_problem(path, why, sizeof(why)) != NULL) {
+		log_error("%s", why);
 		return false;
 	}
-	fprintf(fp, "%ld\n", (long)getpid());
-	if (fclose(fp) != 0) {
-		log_error("PidFile %s: %s", path, strerror(errno));
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+		log_error("PidFile %s: out of memory", path);
 		return false;
 	}
-	return true;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		log_error("PidFile %s: %s", path, strerror(errno));
+		free(tmp);
+		return false;
+	}
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (fchmod(fd, mode) != 0)
+		err = errno;
+	else if (write(fd, text, (size_t)len) != len)
+		err = errno != 0 ? errno : EIO;
+	if (close(fd) != 0 && err == 0)
+		err = errno;
+	if (err == 0 && rename(tmp, path) != 0)
+		err = errno;
+	if (err != 0) {
+		log_error("PidFile %s: %s", path, strerror(err));
+		unlink(tmp);
+	}
+	free(tmp);
+	return err == 0;
 }
 
 /*
@@ -521,6 +578,12 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 		log_error("%s", why);
 		goto out;
 	}
+	/* Checked again when it is written; here, before the socket is made. */
+	if (cfg->pid_file != NULL &&
+	    pid_file_problem(cfg->pid_file, why, sizeof(why)) != NULL) {
+		log_error("%s", why);
+		goto out;
+	}
 	if (!foreground && cfg->background && daemonize(&ready_fd) != 0)
 		goto out;
 
@@ -540,7 +603,8 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	}
 	if (switch_user && path != NULL && chown(path, id.uid, id.gid) != 0)
 		log_warning("chown %s: %s", path, strerror(errno));
-	if (cfg->pid_file != NULL && !write_pid_file(cfg->pid_file))
+	if (cfg->pid_file != NULL &&
+	    !write_pid_file(cfg->pid_file, 0666 & ~cfg->umask))
 		goto out;
 	if (switch_user && !drop_privileges(&id))
 		goto out;
