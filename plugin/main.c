@@ -29,6 +29,7 @@
 #include "tlsgate/milter.h"
 #include "tlsgate/policy.h"
 #include "tlsgate/query.h"
+#include "tlsgate/readable.h"
 #include "tlsgate/reload.h"
 #include "tlsgate/replay.h"
 #include "tlsgate/snapshot.h"
@@ -140,6 +141,61 @@ load_all(const char *config_path, bool config_given, bool will_run,
 		return policy_load_file(policy_path, opts, diags);
 	}
 	return policy_load_file(cfg->policy_file, opts, diags);
+}
+
+/*
+ * Started as root with a UserID of another user, tlsgate loads the policy
+ * as root but reloads it as that user.  A policy or PEM file only root
+ * can read (root:root 0640) would load now and refuse every reload, so
+ * it is an error now, at start and for -n.  Returns p, or NULL (p freed)
+ * when the user cannot read one of its files.
+ */
+static struct policy *
+check_user_can_read(const struct tlsgate_config *cfg, struct policy *p,
+    struct diag_list *diags)
+{
+	struct reader_identity who;
+	const struct passwd *pw;
+	const struct group *gr;
+	const char **paths;
+	size_t count = 0, errors_before = diags->errors;
+	char group[256];
+
+	if (p == NULL || cfg->user == NULL || geteuid() != 0)
+		return p;
+	/* Gone since the configuration was read: run_filter says so. */
+	pw = getpwnam(cfg->user);
+	if (pw == NULL || pw->pw_uid == 0)
+		return p;
+	who.user = cfg->user;
+	who.uid = pw->pw_uid;
+	gr = cfg->group != NULL ? getgrnam(cfg->group) : getgrgid(pw->pw_gid);
+	if (gr == NULL && cfg->group != NULL)
+		return p;
+	who.gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+	/* A copy: the next getgr* call may overwrite gr. */
+	if (gr != NULL)
+		snprintf(group, sizeof(group), "%s", gr->gr_name);
+	else
+		snprintf(group, sizeof(group), "%lu", (unsigned long)who.gid);
+	who.group = group;
+
+	paths = calloc(policy_pem_file_count(p) + 1, sizeof(*paths));
+	if (paths == NULL) {
+		diag_add(diags, DIAG_ERROR, cfg->policy_file, 0, 0,
+		    "out of memory");
+		policy_unref(p);
+		return NULL;
+	}
+	paths[count++] = cfg->policy_file;
+	for (size_t i = 0; i < policy_pem_file_count(p); i++)
+		paths[count++] = policy_pem_file(p, i);
+	check_readable_by(&who, paths, count, diags);
+	free(paths);
+	if (diags->errors == errors_before)
+		return p;
+	policy_unref(p);
+	return NULL;
 }
 
 static int
@@ -693,6 +749,8 @@ main(int argc, char **argv)
 	/* -n checks what running would meet; -q and -r run no filter. */
 	p = load_all(config_path, config_given, !query && replay_policy == NULL,
 	    replay_policy, &cfg, &opts, &diags);
+	if (!query && replay_policy == NULL)
+		p = check_user_can_read(&cfg, p, &diags);
 	if (check) {
 		status = run_check(p, &cfg, &diags);
 	} else if (replay_policy != NULL) {

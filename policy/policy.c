@@ -456,3 +456,15 @@ policy_loaded_at(const struct policy *p)
 {
 	return p->loaded_at;
 }
+
+size_t
+policy_pem_file_count(const struct policy *p)
+{
+	return p->cert_file_count;
+}
+
+const char *
+policy_pem_file(const struct policy *p, size_t index)
+{
+	return index < p->cert_file_count ? p->cert_files[index]->path : NULL;
+}

@@ -397,6 +397,8 @@ daemon_start_on(struct daemon *d, const char *policy,
 		ck_abort();
 	d->config = tu_write_file(d->dir, "tlsgate.conf", config_text);
 	d->policy = tu_write_file(d->dir, "policy", policy);
+	/* A UserID user must be able to read the policy, from the start. */
+	ck_assert_int_eq(chmod(d->dir, 0755), 0);
 	d->stderr_path = tu_write_file(d->dir, "stderr", "");
 	free(config_text);
 	log_drain(d);
@@ -2780,6 +2782,153 @@ START_TEST(test_pid_file_links)
 }
 END_TEST
 
+/*
+ * dir/tlsgate.conf for a filter that becomes nobody:nogroup and goes to
+ * the background (a start that should fail and does not cannot hang the
+ * test); returns its path.
+ */
+static char *
+write_user_id_config(const char *dir, const char *policy, const char *sock,
+    const char *pid_path)
+{
+	char *text, *conf;
+
+	if (asprintf(&text, "PolicyFile %s\nSocket unix:%s\n"
+	    "UserID nobody:nogroup\nPidFile %s\nBackground yes\n", policy,
+	    sock, pid_path) < 0)
+		ck_abort();
+	conf = tu_write_file(dir, "tlsgate.conf", text);
+	free(text);
+	return conf;
+}
+
+/*
+ * The UserID user reads the policy, and the PEM files it names, again at
+ * each reload.  A file that user cannot read is an error at start and for
+ * -n, which say how to mend it, rather than a policy that root loads at
+ * start and no reload can ever read.
+ */
+START_TEST(test_unreadable_by_user_id)
+{
+	char *dir = tu_tempdir(), *closed, *policy, *pem, *ca, *conf, *sock;
+	char *pid_path, *text, *out, *want;
+	const char *run[] = { "-c", NULL, NULL };
+	const char *check[] = { "-n", "-c", NULL, NULL };
+	gid_t nogroup = getgrnam("nogroup")->gr_gid;
+	pid_t pid;
+
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	policy = tu_write_file(dir, "policy", "default none\n");
+	ck_assert_int_eq(chown(policy, 0, 0), 0);
+	ck_assert_int_eq(chmod(policy, 0640), 0);
+	if (asprintf(&sock, "%s/tlsgate.sock", dir) < 0 ||
+	    asprintf(&pid_path, "%s/tlsgate.pid", dir) < 0)
+		ck_abort();
+	conf = write_user_id_config(dir, "policy", sock, pid_path);
+	run[1] = check[2] = conf;
+
+	/* root:root 0640, the mode that keeps the user out. */
+	if (asprintf(&want, "%s: error: UserID nobody:nogroup cannot read it "
+	    "(owner root:root, mode 0640), and tlsgate reads it again as that "
+	    "user at each reload; e.g. chgrp nogroup %s && chmod g+r %s\n",
+	    policy, policy, policy) < 0 ||
+	    asprintf(&text, "tlsgate: %stlsgate: not starting: the "
+	    "configuration or the policy has errors\n", want) < 0)
+		ck_abort();
+	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
+	ck_assert_str_eq(out, text);
+	free(out);
+	free(text);
+	ck_assert_int_eq(access(sock, F_OK), -1);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	free(want);
+	if (asprintf(&want, "%s: refused, 1 error, 0 warnings\n", policy) < 0)
+		ck_abort();
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	free(want);
+	free(out);
+
+	/* Mended as the error says: -n passes, and the filter starts. */
+	ck_assert_int_eq(chown(policy, 0, nogroup), 0);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	ck_assert_msg(strstr(out, "error") == NULL, "got %s", out);
+	free(out);
+	pid = start_in_background(run, pid_path);
+	stop_in_background(pid, sock);
+
+	/* Readable, in a directory the user cannot search. */
+	if (asprintf(&closed, "%s/closed", dir) < 0)
+		ck_abort();
+	ck_assert_int_eq(mkdir(closed, 0700), 0);
+	free(tu_write_file(closed, "policy", "default none\n"));
+	free(conf);
+	conf = write_user_id_config(dir, "closed/policy", sock, pid_path);
+	run[1] = check[2] = conf;
+	if (asprintf(&want, "%s/policy: error: UserID nobody:nogroup cannot "
+	    "search directory %s (owner root:root, mode 0700), and tlsgate "
+	    "reads the file again as that user at each reload; e.g. chgrp "
+	    "nogroup %s && chmod g+x %s\n", closed, closed, closed,
+	    closed) < 0)
+		ck_abort();
+	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	free(out);
+	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	free(out);
+	free(want);
+
+	/* A PEM file of the policy, root:root 0640. */
+	pem = tu_pki_path("ca.pem");
+	ca = tu_read_file(pem, NULL);
+	ck_assert_ptr_nonnull(ca);
+	free(pem);
+	pem = tu_write_file(dir, "ca.pem", ca);
+	ck_assert_int_eq(chown(pem, 0, 0), 0);
+	ck_assert_int_eq(chmod(pem, 0640), 0);
+	if (asprintf(&text, "default none\nclient 192.0.2.5 verify ca=%s\n",
+	    pem) < 0)
+		ck_abort();
+	free(tu_write_file(dir, "policy", text));
+	free(text);
+	free(conf);
+	conf = write_user_id_config(dir, "policy", sock, pid_path);
+	run[1] = check[2] = conf;
+	if (asprintf(&want, "%s: error: UserID nobody:nogroup cannot read it "
+	    "(owner root:root, mode 0640), and tlsgate reads it again as that "
+	    "user at each reload; e.g. chgrp nogroup %s && chmod g+r %s\n",
+	    pem, pem, pem) < 0 ||
+	    asprintf(&text, "tlsgate: %stlsgate: not starting: the "
+	    "configuration or the policy has errors\n", want) < 0)
+		ck_abort();
+	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
+	ck_assert_str_eq(out, text);
+	free(out);
+	free(text);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	free(out);
+	free(want);
+	/* Mended, it starts. */
+	ck_assert_int_eq(chown(pem, 0, nogroup), 0);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	free(out);
+	pid = start_in_background(run, pid_path);
+	stop_in_background(pid, sock);
+
+	free(closed);
+	free(ca);
+	free(pem);
+	free(policy);
+	free(conf);
+	free(sock);
+	free(pid_path);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 /* A second tlsgate on the socket of a running one: refused, harmlessly. */
 START_TEST(test_socket_in_use)
 {
@@ -2849,7 +2998,6 @@ START_TEST(test_reload_unreadable)
 	char reply[1024], *line;
 
 	daemon_start(&d, "default encrypt\n", "UserID nobody:nogroup\n");
-	ck_assert_int_eq(chmod(d.dir, 0755), 0);
 	write_policy(&d, "default none\n");
 	ck_assert_int_eq(chmod(d.policy, 0), 0);
 	expect_refused_reload(&d, (const char *const[]) {
@@ -4556,6 +4704,7 @@ protocol_suite(void)
 	tcase_add_test(cli, test_startup_errors);
 	tcase_add_test(cli, test_socket_faults);
 	tcase_add_test(cli, test_pid_file_links);
+	tcase_add_test(cli, test_unreadable_by_user_id);
 	tcase_add_test(cli, test_userid_as_non_root);
 	tcase_add_test(cli, test_root_without_user_id);
 	tcase_add_test(cli, test_replay_usage_and_errors);

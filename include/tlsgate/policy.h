@@ -71,6 +71,13 @@ const char *policy_unsafe_permissions(mode_t mode, gid_t gid, char *why,
 struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);
 
+/*
+ * The PEM files that cert= and ca= made the snapshot read, each once, in
+ * the order the policy first names them: the files a reload reads again.
+ */
+size_t policy_pem_file_count(const struct policy *p);
+const char *policy_pem_file(const struct policy *p, size_t index);
+
 const char *policy_file(const struct policy *p);
 size_t policy_rule_count(const struct policy *p);
 size_t policy_kind_count(const struct policy *p, enum rule_kind kind);
