@@ -27,9 +27,10 @@ E2E_CLIENT_PACKAGES=(swaks libnet-ssleay-perl libio-socket-inet6-perl
 # builds (llvm-14 has llvm-symbolizer, without which a sanitizer's stack
 # frames have no names and tests/tsan.supp matches none of them),
 # cppcheck, valgrind, m4 (Sendmail's .cf), the man page lint, the Debian
-# package and the systemd unit checks.
+# package and the systemd unit checks (procps has the /bin/kill of the
+# unit's ExecReload; the package depends on it for that).
 TEST_PACKAGES=(clang libclang-rt-14-dev llvm-14 cppcheck valgrind m4 mandoc
-	debhelper dpkg-dev systemd adduser)
+	debhelper dpkg-dev systemd adduser procps)
 
 pkg_installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = 'install ok installed' ]
