@@ -1938,6 +1938,79 @@ static const struct hostile_case hostile_cases[] = {
 	    "/O=x+C3+28/CN=trusted.example", "continue" },
 };
 
+/*
+ * A session whose MTA sends connect_macros at CONNECT (none of tlsgate's
+ * own list but what is given) and m at MAIL; the MAIL reply.
+ */
+static void
+mail_after_connect_macros(struct daemon *d, const char *const *connect_macros,
+    const struct mail_macros *m, char *reply, size_t size)
+{
+	struct mc_negotiated neg;
+	char err[256];
+	struct mc_conn *c = mc_open(d->socket_path, 5000, err, sizeof(err));
+	struct mc_reply r;
+
+	ck_assert_msg(c != NULL, "mc_open: %s", err);
+	ck_assert_msg(mc_negotiate(c, &neg) == 0, "negotiate: %s", mc_error(c));
+	ck_assert_int_eq(mc_macros(c, MC_CMD_CONNECT, connect_macros), 0);
+	mc_connect(c, "client.example.net", '4', 25, "192.0.2.1", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "noreply");
+	session_mail(c, m, "<a@sender.example>", &r);
+	snprintf(reply, size, "%s", mc_reply_text(&r));
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+}
+
+/*
+ * A fact that finds rules and that the MTA did not report is unknown, not
+ * absent: the listener's name without {daemon_name}, the verified client
+ * name without {client_name}.  A rule of that kind could match, so 4.3.5
+ * and a log line naming the macro, never the default's accept.  And the
+ * warning about a missing "v", which every session would repeat, comes
+ * once.
+ */
+START_TEST(test_unreported_client_facts)
+{
+	static const char *const no_daemon_name[] = { "j", "mx.test.example",
+	    "{client_name}", "client.example.net", NULL };
+	static const char *const no_client_name[] = { "j", "mx.test.example",
+	    "{daemon_name}", "mx", NULL };
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+
+	daemon_start(&d, "default none\nlistener submission encrypt\n"
+	    "client-host .partner.example verify\n", NULL);
+	postfix_mail(&m, "TLSv1.3", "256", NULL, NULL);
+	mail_after_connect_macros(&d, no_daemon_name, &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "451 4.3.5 " CANNOT_EVALUATE);
+	line = EXPECT_LOG(&d, "tempfail stage=mail");
+	ck_assert_ptr_nonnull(strstr(line, "({daemon_name})"));
+	ck_assert_ptr_nonnull(strstr(line, "milter_macro_daemon_name"));
+	free(line);
+	mail_after_connect_macros(&d, no_client_name, &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "451 4.3.5 " CANNOT_EVALUATE);
+	line = EXPECT_LOG(&d, "tempfail stage=mail");
+	ck_assert_ptr_nonnull(strstr(line, "({client_name})"));
+	free(line);
+	/* Both reported: the default decides. */
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+
+	/* Three sessions without "v": one warning. */
+	memset(&m, 0, sizeof(m));
+	add_macro(&m, "i", "NOV");
+	for (int i = 0; i < 3; i++) {
+		one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+		ck_assert_str_eq(reply, "451 4.3.5 " CANNOT_EVALUATE);
+	}
+	free(EXPECT_LOG(&d, "the MTA sent no \"v\" at MAIL"));
+	ck_assert_ptr_null(log_wait(&d, "the MTA sent no \"v\" at MAIL"));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* One hostile value in an otherwise good session; the MAIL reply. */
 static void
 hostile_session(struct daemon *d, const struct hostile_case *hc,
@@ -4678,6 +4751,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_dropped_sessions);
 	tcase_add_test(tc, test_dropped_mid_packet);
 	tcase_add_test(tc, test_hostile_macros);
+	tcase_add_test(tc, test_unreported_client_facts);
 	tcase_add_test(tc, test_crafted_names);
 	tcase_add_test(tc, test_nul_in_macro_packet);
 	tcase_add_test(tc, test_oversized_macro_packet);
