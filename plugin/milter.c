@@ -82,7 +82,8 @@ replace_string(char **slot, const char *value)
 static void
 transaction_end(struct session *s)
 {
-	policy_unref(s->policy);
+	/* Never frees here: the reload thread frees an old policy. */
+	snapshot_release(policy_holder, s->policy);
 	s->policy = NULL;
 	tls_facts_free(&s->facts.tls);
 	free(s->sender);

@@ -1,12 +1,20 @@
 /*
  * reload.c - the policy's own signals (reload.h): SIGUSR1 reloads the
- * policy, SIGUSR2 logs its rule statistics.
+ * policy, SIGUSR2 logs its rule statistics; and the freeing of old
+ * policies.
  *
  * libmilter keeps SIGHUP, SIGTERM and SIGINT for itself (they stop the
  * filter), so these have their own thread: the signals are blocked
  * everywhere and this thread takes them with sigwait, so the work happens
  * in ordinary thread context, never in a signal handler, and a listing
  * never runs beside a reload.
+ *
+ * The same thread frees the policies that reloads replaced.  A session
+ * that drops the last reference of one only retires it (snapshot.h) and
+ * sends the process COLLECT_SIGNAL, which no other thread takes: this
+ * thread wakes and frees it, so no session waits while a million rules
+ * are freed.  A signal to the process, not to the thread, because it
+ * stays pending, harmlessly, if this thread has already stopped.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -19,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tlsgate/log.h"
 #include "tlsgate/reload.h"
@@ -33,6 +42,12 @@
 
 /* Room for an escaped FILE:LINE or pattern (AUDIT_VALUE_MAX bytes). */
 #define STATS_VALUE_ROOM (4 * AUDIT_VALUE_MAX + 8)
+
+/* "A policy was retired": a real-time signal, which nothing else uses. */
+#define COLLECT_SIGNAL SIGRTMIN
+
+/* The reload thread's name, as ps -L and the debug log show it. */
+#define RELOAD_THREAD_NAME "tlsgate-reload"
 
 void
 policy_summary(const struct policy *p, char *buf, size_t size)
@@ -85,6 +100,35 @@ format_time(time_t t, char *buf, size_t size)
 	if (localtime_r(&t, &tm) == NULL ||
 	    strftime(buf, size, "%Y-%m-%dT%H:%M:%S%z", &tm) == 0)
 		snprintf(buf, size, "%lld", (long long)t);
+}
+
+/*
+ * At LogLevel debug, each policy freed, and the name the kernel has for
+ * the thread that freed it: RELOAD_THREAD_NAME, or "tlsgate" (the main
+ * thread at the stop, or a session's thread, which must never happen).
+ */
+static void
+log_freed_policy(const struct policy *p, void *arg)
+{
+	char loaded[64], summary[256], thread[16];
+
+	(void)arg;
+	if (log_get_level() < LOG_LEVEL_DEBUG)
+		return;
+	format_time(policy_loaded_at(p), loaded, sizeof(loaded));
+	policy_summary(p, summary, sizeof(summary));
+	if (pthread_getname_np(pthread_self(), thread, sizeof(thread)) != 0)
+		snprintf(thread, sizeof(thread), "?");
+	log_debug("freed policy %s loaded at %s: %s, on thread %s",
+	    policy_file(p), loaded, summary, thread);
+}
+
+/* Called on a session's thread: quick, and never blocks. */
+static void
+wake_reload_thread(void *arg)
+{
+	(void)arg;
+	kill(getpid(), COLLECT_SIGNAL);
 }
 
 static void
@@ -147,7 +191,7 @@ log_rule_statistics(struct snapshot_holder *holder)
 	if (listing == NULL) {
 		log_error("rule statistics for %s: out of memory",
 		    policy_file(p));
-		policy_unref(p);
+		snapshot_release(holder, p);
 		return;
 	}
 	log_statistics_header(p, rule_listing_count(listing), all);
@@ -156,7 +200,7 @@ log_rule_statistics(struct snapshot_holder *holder)
 		log_listed_rule(p, &lr);
 	}
 	rule_listing_free(listing);
-	policy_unref(p);
+	snapshot_release(holder, p);
 }
 
 void
@@ -172,6 +216,7 @@ reload_block_signals(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, COLLECT_SIGNAL);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -184,9 +229,11 @@ reload_thread(void *arg)
 	struct reloader *r = arg;
 	sigset_t set;
 
+	pthread_setname_np(pthread_self(), RELOAD_THREAD_NAME);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, COLLECT_SIGNAL);
 	for (;;) {
 		int sig, old;
 
@@ -198,6 +245,8 @@ reload_thread(void *arg)
 			reload_policy(r);
 		else if (sig == SIGUSR2)
 			log_rule_statistics(r->holder);
+		/* Whatever woke it: a session may have retired a policy. */
+		snapshot_collect(r->holder);
 		pthread_setcancelstate(old, NULL);
 	}
 	return NULL;
@@ -206,8 +255,12 @@ reload_thread(void *arg)
 int
 reload_start(struct reloader *r)
 {
-	int err = pthread_create(&r->thread, NULL, reload_thread, r);
+	int err;
 
+	/* Before the sessions start: they read the hooks without a lock. */
+	snapshot_set_hooks(r->holder, wake_reload_thread, log_freed_policy,
+	    NULL);
+	err = pthread_create(&r->thread, NULL, reload_thread, r);
 	if (err != 0) {
 		log_error("cannot start the reload thread: %s", strerror(err));
 		return -1;

@@ -412,11 +412,17 @@ policy_ref(struct policy *p)
 	return p;
 }
 
+bool
+policy_release(struct policy *p)
+{
+	return p != NULL &&
+	    atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1;
+}
+
 void
 policy_unref(struct policy *p)
 {
-	if (p != NULL &&
-	    atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+	if (policy_release(p)) {
 		policy_free(p);
 		/*
 		 * A big policy is many small blocks that glibc would otherwise

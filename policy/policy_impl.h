@@ -1,6 +1,6 @@
 /*
  * policy_impl.h - the inside of a policy snapshot, shared by the parser,
- * the loader and the evaluator only.
+ * the loader, the evaluator and the snapshot holder only.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -55,6 +55,8 @@ struct policy {
 	struct rule_counters *counters;
 	size_t counters_size;                    /* bytes mapped */
 	time_t loaded_at;
+	/* Once no one holds it: the next on snapshot.c's retired list. */
+	struct policy *retired_next;
 	/* struct policy_options' recipient_delimiter, for evaluation. */
 	char recipient_delimiter[POLICY_DELIMITERS_MAX + 1];
 };
@@ -67,5 +69,11 @@ void policy_parse(struct policy *p, const char *name, const char *text,
     size_t len, const struct policy_options *opts, struct diag_list *diags);
 
 void policy_free(struct policy *p);
+
+/*
+ * Drops a reference as policy_unref does, but never frees: true when it
+ * was the last one, and p is then the caller's to free (policy_free).
+ */
+bool policy_release(struct policy *p);
 
 #endif

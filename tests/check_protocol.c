@@ -1422,6 +1422,53 @@ START_TEST(test_reload_in_flight)
 }
 END_TEST
 
+/*
+ * Freeing a policy of a million rules takes a long while, and a session
+ * thread that did it would stall its session.  So when the last session
+ * of an old policy ends, the reload thread frees it; at LogLevel debug
+ * the line says which thread did, by the name the kernel has for it.
+ */
+START_TEST(test_old_policy_freed_by_reload_thread)
+{
+	struct daemon d;
+	struct mc_negotiated neg;
+	struct mc_conn *c;
+	struct mail_macros m;
+	struct mc_reply r;
+	char *line, *want;
+
+	daemon_start(&d, "default none\n", "LogLevel debug\n");
+	c = session_open(&d, "192.0.2.1", &neg);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	session_mail(c, &m, "<a@sender.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+
+	/* Replaced while the session holds it: not freed yet. */
+	write_policy(&d, "default none\nsender x.example encrypt\n");
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	free(line);
+	session_rcpt(c, "<u@x.example>", &r);
+	ck_assert_str_eq(mc_reply_text(&r), "continue");
+
+	/* The session ends on its own thread; the reload thread frees. */
+	ck_assert_int_eq(mc_quit(c), 0);
+	mc_negotiated_free(&neg);
+	line = EXPECT_LOG(&d, "freed policy ");
+	if (asprintf(&want, "freed policy %s loaded at ", d.policy) < 0)
+		ck_abort();
+	ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "got %s", line);
+	ck_assert_msg(strstr(line, ": 1 rules (") != NULL, "not the old "
+	    "policy: %s", line);
+	ck_assert_msg(strstr(line, ", on thread tlsgate-reload") != NULL,
+	    "not freed by the reload thread: %s", line);
+	free(want);
+	free(line);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* ---- rule statistics (SIGUSR2) ---------------------------------------- */
 
 /* One MAIL from client, sender <a@sender.example>; asserts its reply. */
@@ -4746,6 +4793,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_faults);
 	tcase_add_test(tc, test_reload_in_flight);
+	tcase_add_test(tc, test_old_policy_freed_by_reload_thread);
 	tcase_add_test(tc, test_rule_statistics);
 	tcase_add_test(tc, test_rule_statistics_large);
 	tcase_add_test(tc, test_dropped_sessions);

@@ -69,6 +69,11 @@ const char *policy_unsafe_permissions(mode_t mode, gid_t gid, char *why,
     size_t size);
 
 struct policy *policy_ref(struct policy *p);
+/*
+ * Frees p, on the calling thread, when that was the last reference; a
+ * session drops the reference it took from a holder with snapshot_release
+ * instead (snapshot.h).
+ */
 void policy_unref(struct policy *p);
 
 /*

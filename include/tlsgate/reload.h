@@ -1,7 +1,8 @@
 /*
  * reload.h - the policy's signals.  SIGUSR1: read the policy file again,
  * away from the sessions, and swap it in only if it has no error.
- * SIGUSR2: log the running policy's rule statistics.
+ * SIGUSR2: log the running policy's rule statistics.  The same thread
+ * frees the old policies, once their last session has let go.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -49,9 +50,11 @@ bool reload_policy(struct reloader *r);
 void log_rule_statistics(struct snapshot_holder *holder);
 
 /*
- * Starts the thread that waits for SIGUSR1 and SIGUSR2.  The signals must
- * already be blocked in every thread (reload_block_signals before any
- * thread starts).  Returns 0, or -1 after logging why.
+ * Starts the thread that waits for SIGUSR1 and SIGUSR2, and that frees
+ * the policies sessions retire (it sets the holder's hooks: call it before
+ * any session starts).  The signals must already be blocked in every
+ * thread (reload_block_signals before any thread starts).  Returns 0, or
+ * -1 after logging why.
  */
 int reload_start(struct reloader *r);
 /* Stops the thread (before the holder goes away). */
