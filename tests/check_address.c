@@ -13,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "tlsgate/address.h"
-#include "tlsgate/diag.h"
 #include "tlsgate/evaluate.h"
-#include "tlsgate/policy.h"
 
 static void
 expect_mailbox(const char *sent, const char *mailbox)
@@ -199,19 +198,12 @@ static struct policy *
 load(const char *text, const char *delimiter)
 {
 	struct policy_options opts;
-	struct diag_list diags;
-	struct policy *p;
 
 	policy_options_init(&opts);
 	opts.mta = MTA_POSTFIX;
 	snprintf(opts.recipient_delimiter, sizeof(opts.recipient_delimiter),
 	    "%s", delimiter);
-	diag_list_init(&diags);
-	p = policy_load_buffer("test.policy", text, strlen(text), &opts,
-	    &diags);
-	ck_assert_msg(p != NULL && diags.errors == 0, "refused: %s", text);
-	diag_list_free(&diags);
-	return p;
+	return tu_load_policy(text, &opts);
 }
 
 /*

@@ -14,24 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tlsgate/diag.h"
+#include "testutil.h"
 #include "tlsgate/evaluate.h"
-#include "tlsgate/policy.h"
 
 static struct policy *
 load(const char *text)
 {
-	struct policy_options opts;
-	struct diag_list diags;
-	struct policy *p;
-
-	policy_options_init(&opts);
-	diag_list_init(&diags);
-	p = policy_load_buffer("test.policy", text, strlen(text), &opts,
-	    &diags);
-	ck_assert_msg(p != NULL && diags.errors == 0, "refused: %s", text);
-	diag_list_free(&diags);
-	return p;
+	return tu_load_policy(text, NULL);
 }
 
 /* A Postfix session over TLS from 192.0.2.1, mail.example.net, on "mx". */

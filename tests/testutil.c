@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "tlsgate/diag.h"
 
 static void
 die(const char *what)
@@ -141,4 +142,35 @@ tu_pki_path(const char *name)
 	if (asprintf(&path, "%s/%s", tu_pki_dir(), name) < 0)
 		die("asprintf");
 	return path;
+}
+
+struct policy *
+tu_load_policy(const char *text, const struct policy_options *opts)
+{
+	struct policy_options defaults;
+	struct diag_list diags;
+	struct policy *p;
+
+	if (opts == NULL) {
+		policy_options_init(&defaults);
+		opts = &defaults;
+	}
+	diag_list_init(&diags);
+	p = policy_load_buffer("test.policy", text, strlen(text), opts,
+	    &diags);
+	if (p == NULL || diags.errors > 0) {
+		char first[512] = "";
+
+		for (size_t i = 0; i < diags.count; i++)
+			if (diags.items[i].severity == DIAG_ERROR) {
+				diag_format(&diags.items[i], first,
+				    sizeof(first));
+				break;
+			}
+		fprintf(stderr, "testutil: policy refused: %s\n%s", first,
+		    text);
+		abort();
+	}
+	diag_list_free(&diags);
+	return p;
 }

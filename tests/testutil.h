@@ -1,7 +1,7 @@
 /*
  * testutil.h - helpers shared by the Check unit tests: scratch
- * directories, files written from strings, and the throwaway PKI that
- * tests/pki.sh makes with certtool.
+ * directories, files written from strings, policies loaded from strings,
+ * and the throwaway PKI that tests/pki.sh makes with certtool.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -9,6 +9,8 @@
 #define TLSGATE_TESTUTIL_H
 
 #include <stddef.h>
+
+#include "tlsgate/policy.h"
 
 /* A new empty directory under $TMPDIR (or /tmp); aborts on failure. */
 char *tu_tempdir(void);
@@ -21,6 +23,13 @@ char *tu_read_file(const char *path, size_t *len);
 
 /* Removes a directory tree (best effort). */
 void tu_remove_tree(const char *dir);
+
+/*
+ * The policy in text, loaded as "test.policy" with opts (NULL: the
+ * defaults); aborts with the first error when it is refused.
+ */
+struct policy *tu_load_policy(const char *text,
+    const struct policy_options *opts);
 
 /*
  * The directory of a PKI made at test time by tests/pki.sh (found through
