@@ -611,7 +611,12 @@ static int
 run_filter(struct tlsgate_config *cfg, struct policy *p,
     const struct policy_options *opts, bool foreground)
 {
-	struct snapshot_holder holder;
+	/*
+	 * Static: libmilter does not wait for the sessions at a stop, and one
+	 * still ending lets go of its policy through the holder after this
+	 * function has returned (snapshot_destroy).
+	 */
+	static struct snapshot_holder holder;
 	struct reloader reloader = { .holder = &holder };
 	struct identity id = { 0, 0, NULL };
 	const char *path = unix_socket_path(cfg->socket);

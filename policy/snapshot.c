@@ -27,6 +27,7 @@ snapshot_init(struct snapshot_holder *h, struct policy *initial)
 	pthread_mutex_init(&h->lock, NULL);
 	h->current = initial;
 	atomic_init(&h->retired, NULL);
+	atomic_init(&h->closed, false);
 	h->on_retire = NULL;
 	h->on_free = NULL;
 	h->hook_arg = NULL;
@@ -59,11 +60,11 @@ give_memory_back(void)
 	malloc_trim(0);
 }
 
+/* Sequentially consistent, with the push: see snapshot_release. */
 size_t
 snapshot_collect(struct snapshot_holder *h)
 {
-	struct policy *p = atomic_exchange_explicit(&h->retired, NULL,
-	    memory_order_acquire);
+	struct policy *p = atomic_exchange(&h->retired, NULL);
 	size_t freed = 0;
 
 	while (p != NULL) {
@@ -81,6 +82,8 @@ snapshot_collect(struct snapshot_holder *h)
 void
 snapshot_destroy(struct snapshot_holder *h)
 {
+	/* Closed first: a session retiring from now on collects itself. */
+	atomic_store(&h->closed, true);
 	snapshot_collect(h);
 	if (h->current != NULL && policy_release(h->current)) {
 		free_one(h, h->current);
@@ -113,8 +116,17 @@ snapshot_release(struct snapshot_holder *h, struct policy *p)
 	do
 		p->retired_next = head;
 	while (!atomic_compare_exchange_weak_explicit(&h->retired, &head, p,
-	    memory_order_release, memory_order_relaxed));
-	if (h->on_retire != NULL)
+	    memory_order_seq_cst, memory_order_relaxed));
+	/*
+	 * A session still ending at the stop, after snapshot_destroy: no one
+	 * collects any more, so it frees p itself rather than leave it.  The
+	 * push and this load, and destroy's store and exchange, are all
+	 * sequentially consistent, so either destroy's collect finds p or
+	 * this load sees closed.
+	 */
+	if (atomic_load(&h->closed))
+		snapshot_collect(h);
+	else if (h->on_retire != NULL)
 		h->on_retire(h->hook_arg);
 }
 

@@ -33,7 +33,7 @@ struct watch {
 	atomic_bool retired_by_session;
 	unsigned freed;                 /* on_free calls */
 	const struct policy *freed_policies[MAX_FREED];
-	atomic_bool freed_by_session;   /* must stay false */
+	atomic_bool freed_by_session;   /* off the collector: at a stop only */
 };
 
 static void
@@ -203,6 +203,29 @@ START_TEST(test_destroy_frees_retired)
 }
 END_TEST
 
+/*
+ * A session still ending when the filter stops lets go after the holder
+ * was destroyed: no one collects any more, so that session frees the
+ * policy (a leak otherwise, which the sanitizers would report).
+ */
+START_TEST(test_release_after_destroy)
+{
+	struct snapshot_holder h;
+	struct watch w;
+	struct policy *held;
+
+	watch_init(&w);
+	snapshot_init(&h, load("default none\n"));
+	snapshot_set_hooks(&h, on_retire, on_free, &w);
+	held = snapshot_acquire(&h);
+	snapshot_destroy(&h);
+	ck_assert_uint_eq(w.freed, 0);
+	release_on_other_thread(&h, held);
+	ck_assert(atomic_load(&w.freed_by_session));
+	ck_assert_uint_eq(atomic_load(&w.retired), 0);
+}
+END_TEST
+
 #define SESSIONS 16
 #define GENERATIONS 4
 
@@ -292,6 +315,7 @@ snapshot_suite(void)
 	tcase_add_test(tc, test_last_session_hands_over);
 	tcase_add_test(tc, test_replace_without_sessions);
 	tcase_add_test(tc, test_destroy_frees_retired);
+	tcase_add_test(tc, test_release_after_destroy);
 	tcase_add_test(tc, test_many_sessions_let_go_at_once);
 	tcase_add_test(tc, test_no_hooks);
 	suite_add_tcase(s, tc);

@@ -25,6 +25,8 @@ struct snapshot_holder {
 	struct policy *current;
 	/* Old snapshots no session holds any more, waiting to be freed. */
 	_Atomic(struct policy *) retired;
+	/* Set by snapshot_destroy: no one collects from here on. */
+	atomic_bool closed;
 	void (*on_retire)(void *arg);
 	void (*on_free)(const struct policy *p, void *arg);
 	void *hook_arg;
@@ -32,7 +34,12 @@ struct snapshot_holder {
 
 /* Takes over the caller's reference to initial (may be NULL). */
 void snapshot_init(struct snapshot_holder *h, struct policy *initial);
-/* Frees the current snapshot and every retired one. */
+/*
+ * Frees the current snapshot and every retired one.  A session that is
+ * still ending (libmilter does not wait for them at a stop) may release
+ * afterwards: then it frees the snapshot itself, as no one collects any
+ * more.  So the holder must outlive the sessions, not this call.
+ */
 void snapshot_destroy(struct snapshot_holder *h);
 
 /*
@@ -53,8 +60,9 @@ void snapshot_set_hooks(struct snapshot_holder *h,
 struct policy *snapshot_acquire(struct snapshot_holder *h);
 
 /*
- * Drops a reference and never frees: the last reference of a snapshot
- * that is no longer current retires it (lock-free), for snapshot_collect.
+ * Drops a reference and never frees (but after snapshot_destroy): the
+ * last reference of a snapshot that is no longer current retires it
+ * (lock-free), for snapshot_collect.
  */
 void snapshot_release(struct snapshot_holder *h, struct policy *p);
 
