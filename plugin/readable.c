@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tlsgate/policy.h"
 #include "tlsgate/readable.h"
 
 /* What the child found for one path. */
@@ -131,20 +132,6 @@ user_name(uid_t uid, char *buf, size_t size)
 	return buf;
 }
 
-static const char *
-group_name(gid_t gid, char *buf, size_t size)
-{
-	struct group gr, *found = NULL;
-	char scratch[1024];
-
-	if (getgrgid_r(gid, &gr, scratch, sizeof(scratch), &found) == 0 &&
-	    found != NULL)
-		snprintf(buf, size, "%s", gr.gr_name);
-	else
-		snprintf(buf, size, "%lu", (unsigned long)gid);
-	return buf;
-}
-
 /*
  * Whether the mode bits of st give who the permission (S_IRUSR for read,
  * S_IXUSR for search), as the kernel picks them: the owner's, else the
@@ -184,7 +171,7 @@ report(const struct reader_identity *who, const gid_t *groups,
 			    "user at each reload; e.g. chgrp %s %s && chmod "
 			    "g+x %s", who->user, who->group, dir,
 			    user_name(st.st_uid, owner, sizeof(owner)),
-			    group_name(st.st_gid, group, sizeof(group)),
+			    policy_group_name(st.st_gid, group, sizeof(group)),
 			    (unsigned)(st.st_mode & 07777), who->group, dir,
 			    dir);
 			return;
@@ -196,7 +183,7 @@ report(const struct reader_identity *who, const gid_t *groups,
 		    "again as that user at each reload; e.g. chgrp %s %s && "
 		    "chmod g+r %s", who->user, who->group,
 		    user_name(st.st_uid, owner, sizeof(owner)),
-		    group_name(st.st_gid, group, sizeof(group)),
+		    policy_group_name(st.st_gid, group, sizeof(group)),
 		    (unsigned)(st.st_mode & 07777), who->group, path, path);
 		return;
 	}

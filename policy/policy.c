@@ -256,9 +256,8 @@ policy_load_buffer(const char *name, const char *text, size_t len,
 	return p;
 }
 
-/* The group's name, or its number when it has none; reentrant (reload). */
-static const char *
-group_name(gid_t gid, char *buf, size_t size)
+const char *
+policy_group_name(gid_t gid, char *buf, size_t size)
 {
 	struct group gr, *found = NULL;
 	char scratch[1024];
@@ -295,7 +294,7 @@ policy_unsafe_permissions(mode_t mode, gid_t gid, char *why, size_t size)
 		return NULL;
 	snprintf(why, size, "writable by group %s (gid %lu, mode %04o): its "
 	    "members can change what tlsgate enforces; chmod g-w it unless "
-	    "that is meant", group_name(gid, group, sizeof(group)),
+	    "that is meant", policy_group_name(gid, group, sizeof(group)),
 	    (unsigned long)gid, (unsigned)(mode & 07777));
 	return why;
 }

@@ -2923,6 +2923,34 @@ write_user_id_config(const char *dir, const char *policy, const char *sock,
 }
 
 /*
+ * path is root:root 0640, so UserID nobody:nogroup cannot read it: the
+ * start (run) refuses with the one error and -n (check) reports it too.
+ * Returns -n's output.
+ */
+static char *
+expect_unreadable_for_nobody(const char *const *run, const char *const *check,
+    const char *path)
+{
+	char *want, *text, *out;
+
+	if (asprintf(&want, "%s: error: UserID nobody:nogroup cannot read it "
+	    "(owner root:root, mode 0640), and tlsgate reads it again as that "
+	    "user at each reload; e.g. chgrp nogroup %s && chmod g+r %s\n",
+	    path, path, path) < 0 ||
+	    asprintf(&text, "tlsgate: %stlsgate: not starting: the "
+	    "configuration or the policy has errors\n", want) < 0)
+		ck_abort();
+	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
+	ck_assert_str_eq(out, text);
+	free(out);
+	free(text);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	free(want);
+	return out;
+}
+
+/*
  * The UserID user reads the policy, and the PEM files it names, again at
  * each reload.  A file that user cannot read is an error at start and for
  * -n, which say how to mend it, rather than a policy that root loads at
@@ -2948,21 +2976,8 @@ START_TEST(test_unreadable_by_user_id)
 	run[1] = check[2] = conf;
 
 	/* root:root 0640, the mode that keeps the user out. */
-	if (asprintf(&want, "%s: error: UserID nobody:nogroup cannot read it "
-	    "(owner root:root, mode 0640), and tlsgate reads it again as that "
-	    "user at each reload; e.g. chgrp nogroup %s && chmod g+r %s\n",
-	    policy, policy, policy) < 0 ||
-	    asprintf(&text, "tlsgate: %stlsgate: not starting: the "
-	    "configuration or the policy has errors\n", want) < 0)
-		ck_abort();
-	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
-	ck_assert_str_eq(out, text);
-	free(out);
-	free(text);
+	out = expect_unreadable_for_nobody(run, check, policy);
 	ck_assert_int_eq(access(sock, F_OK), -1);
-	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
-	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
-	free(want);
 	if (asprintf(&want, "%s: refused, 1 error, 0 warnings\n", policy) < 0)
 		ck_abort();
 	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
@@ -3015,21 +3030,7 @@ START_TEST(test_unreadable_by_user_id)
 	free(conf);
 	conf = write_user_id_config(dir, "policy", sock, pid_path);
 	run[1] = check[2] = conf;
-	if (asprintf(&want, "%s: error: UserID nobody:nogroup cannot read it "
-	    "(owner root:root, mode 0640), and tlsgate reads it again as that "
-	    "user at each reload; e.g. chgrp nogroup %s && chmod g+r %s\n",
-	    pem, pem, pem) < 0 ||
-	    asprintf(&text, "tlsgate: %stlsgate: not starting: the "
-	    "configuration or the policy has errors\n", want) < 0)
-		ck_abort();
-	ck_assert_int_eq(run_binary(run, NULL, &out), 1);
-	ck_assert_str_eq(out, text);
-	free(out);
-	free(text);
-	ck_assert_int_eq(run_binary(check, NULL, &out), 1);
-	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
-	free(out);
-	free(want);
+	free(expect_unreadable_for_nobody(run, check, pem));
 	/* Mended, it starts. */
 	ck_assert_int_eq(chown(pem, 0, nogroup), 0);
 	ck_assert_int_eq(run_binary(check, NULL, &out), 0);

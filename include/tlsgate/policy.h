@@ -59,6 +59,9 @@ struct policy *policy_load_file(const char *path,
 struct policy *policy_load_buffer(const char *name, const char *text,
     size_t len, const struct policy_options *opts, struct diag_list *diags);
 
+/* The group's name, or its number when it has none; reentrant (reload). */
+const char *policy_group_name(gid_t gid, char *buf, size_t size);
+
 /*
  * Whether a file with this mode and group lets others than its owner (and
  * root's group) change the policy: NULL if not, else why, written to why
