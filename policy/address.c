@@ -114,12 +114,21 @@ canonical_local(const char *local, size_t len, char *out)
 	return len;
 }
 
+/*
+ * A host name, or an address literal of RFC 5321's dtext ("[192.0.2.1]",
+ * "[IPv6:...]") without quotes, which no MTA needs there and which would
+ * make the quote scan of the whole address read it otherwise.
+ */
 static bool
 domain_usable(const char *d, size_t len)
 {
-	if (len >= 2 && d[0] == '[' && d[len - 1] == ']')
-		return memchr(d + 1, '[', len - 2) == NULL &&
-		    memchr(d + 1, ']', len - 2) == NULL;
+	if (len >= 2 && d[0] == '[' && d[len - 1] == ']') {
+		for (size_t i = 1; i + 1 < len; i++)
+			if (d[i] < '!' || d[i] > '~' ||
+			    strchr("[]\\\"", d[i]) != NULL)
+				return false;
+		return true;
+	}
 	return hostname_valid(d, len);
 }
 
@@ -319,6 +328,23 @@ address_resolve(const char *sent, bool null_allowed, struct address *out)
 	out->kind = ADDRESS_ONE_OF;
 	out->why = "routing operators (! or %) in the local part, which the "
 	    "MTA follows when the domain is its own";
+}
+
+bool
+address_is_plain(const char *sent)
+{
+	const char *at;
+	size_t len;
+
+	if (sent == NULL || sent[0] == '@' || sent[0] == '"')
+		return false;
+	len = strlen(sent);
+	at = strrchr(sent, '@');
+	if (len >= ADDRESS_MAX || at == NULL || at == sent)
+		return false;
+	return local_usable(sent, (size_t)(at - sent)) &&
+	    !has_routing(sent, (size_t)(at - sent)) &&
+	    domain_usable(at + 1, len - (size_t)(at - sent) - 1);
 }
 
 bool

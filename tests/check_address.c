@@ -141,6 +141,24 @@ START_TEST(test_unknown)
 }
 END_TEST
 
+START_TEST(test_plain_shortcut)
+{
+	ck_assert(address_is_plain("ceo@example.com"));
+	ck_assert(address_is_plain("user+ext@example.com"));
+	ck_assert(address_is_plain("a@[192.0.2.1]"));
+	ck_assert(!address_is_plain("\"ceo\"@example.com"));
+	ck_assert(!address_is_plain("@relay.example:ceo@example.com"));
+	ck_assert(!address_is_plain("ceo@example.com."));
+	ck_assert(!address_is_plain("ceo%example.com@relay.example"));
+	ck_assert(!address_is_plain("example.com!ceo"));
+	ck_assert(!address_is_plain("ceo"));
+	ck_assert(!address_is_plain(""));
+	ck_assert(!address_is_plain(NULL));
+	/* A quote in a literal would end the address differently. */
+	ck_assert(!address_is_plain("a@[2\"1..1]"));
+}
+END_TEST
+
 START_TEST(test_null_sender)
 {
 	struct address a;
@@ -362,6 +380,7 @@ main(void)
 	tcase_add_test(tc, test_needed_quotes);
 	tcase_add_test(tc, test_depends_on_the_mta);
 	tcase_add_test(tc, test_unknown);
+	tcase_add_test(tc, test_plain_shortcut);
 	tcase_add_test(tc, test_null_sender);
 	tcase_add_test(tc, test_too_long);
 	tcase_add_test(tc, test_extension);

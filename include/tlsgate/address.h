@@ -57,6 +57,14 @@ void address_resolve(const char *sent, bool null_allowed,
     struct address *out);
 
 /*
+ * True when sent is already the one mailbox address_resolve would give:
+ * "local@domain" with an unquoted local part free of "!" and "%", and a
+ * domain without a trailing dot.  The common case, decided without
+ * copying anything.
+ */
+bool address_is_plain(const char *sent);
+
+/*
  * With RecipientDelimiter: the mailbox without its extension,
  * "user+ext@domain" -> "user@domain" into out (ADDRESS_MAX bytes).  Returns
  * false when mailbox has no extension (nothing written).  Each byte of
