@@ -161,9 +161,12 @@ audit_decision(struct audit_line *a, const struct policy *p,
 	    s->client_addr != NULL ? s->client_addr : "");
 	/*
 	 * client_host rules trust only a name the MTA verified; say when the
-	 * name shown is not that one, so that a replay decides as tlsgate did.
+	 * name shown is not that one, or the MTA did not say, so that a
+	 * replay decides as tlsgate did.
 	 */
-	if (f->client_host != NULL && strcmp(f->client_host, name) != 0)
+	if (f->client_host_unknown)
+		audit_field(a, "host_verified", "unknown");
+	else if (f->client_host != NULL && strcmp(f->client_host, name) != 0)
 		audit_field(a, "client_host", f->client_host);
 	else if (f->client_host == NULL && strcasecmp(name, "unknown") != 0 &&
 	    name[0] != '[' && name[0] != '\0')

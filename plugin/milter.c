@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +25,7 @@
 #include "tlsgate/evaluate.h"
 #include "tlsgate/log.h"
 #include "tlsgate/milter.h"
+#include "tlsgate/report.h"
 #include "tlsgate/rulestats.h"
 
 /*
@@ -42,14 +44,15 @@ static struct snapshot_holder *policy_holder;
 
 struct session {
 	unsigned long protocol;         /* negotiated SMFIP_* flags */
-	char client_addr[64];           /* "" when the MTA gave none */
-	bool client_addr_known;
-	struct ip_addr addr;
+	/*
+	 * What CONNECT reported, kept for MAIL; NULL or "" where the MTA
+	 * sent nothing, or it could not be kept.
+	 */
+	char client_addr[64];
 	char *client_name;              /* as the MTA named the client */
 	char *macro_client_name;        /* {client_name} */
 	char *client_resolve;           /* {client_resolve} */
 	char *listener;                 /* {daemon_name} */
-	bool listener_unknown;          /* not sent, or not kept */
 	/* The transaction, from MAIL to its end. */
 	struct policy *policy;
 	char *sender;
@@ -159,12 +162,17 @@ tg_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * The client's address: the connection's own, else {client_addr}; in the
+ * form the engine prints it, so that the log shows it as rules write it.
+ */
 static void
 set_client_address(struct session *s, const struct sockaddr *sa,
     const char *macro_addr)
 {
 	char text[INET6_ADDRSTRLEN];
 	const char *addr = NULL;
+	struct ip_addr parsed;
 
 	if (sa != NULL && sa->sa_family == AF_INET)
 		addr = inet_ntop(AF_INET,
@@ -176,10 +184,8 @@ set_client_address(struct session *s, const struct sockaddr *sa,
 		    text, sizeof(text));
 	if (addr == NULL)
 		addr = macro_addr;
-	s->client_addr_known = addr != NULL && ip_addr_parse(addr, &s->addr);
-	if (s->client_addr_known)
-		ip_addr_format(&s->addr, s->client_addr,
-		    sizeof(s->client_addr));
+	if (addr != NULL && ip_addr_parse(addr, &parsed))
+		ip_addr_format(&parsed, s->client_addr, sizeof(s->client_addr));
 	else
 		snprintf(s->client_addr, sizeof(s->client_addr), "%s",
 		    addr != NULL ? addr : "");
@@ -195,8 +201,7 @@ tg_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		return SMFIS_TEMPFAIL;
 	noreply = (s->protocol & SMFIP_NR_CONN) != 0;
 	replace_string(&s->client_name, hostname);
-	s->listener_unknown = !replace_string(&s->listener,
-	    smfi_getsymval(ctx, "{daemon_name}"));
+	replace_string(&s->listener, smfi_getsymval(ctx, "{daemon_name}"));
 	replace_string(&s->macro_client_name,
 	    smfi_getsymval(ctx, "{client_name}"));
 	replace_string(&s->client_resolve,
@@ -270,34 +275,43 @@ evaluate_and_count(struct session *s, enum policy_stage stage,
 	policy_count_decision(s->policy, d);
 }
 
-/* Reads the TLS macros of MAIL into s->facts.tls. */
-static bool
-read_tls_facts(SMFICTX *ctx, struct session *s, enum mta_flavour mta)
-{
-	struct tls_macros m = {
-		.tls_version = smfi_getsymval(ctx, "{tls_version}"),
-		.cipher = smfi_getsymval(ctx, "{cipher}"),
-		.cipher_bits = smfi_getsymval(ctx, "{cipher_bits}"),
-		.cert_subject = smfi_getsymval(ctx, "{cert_subject}"),
-		.cert_issuer = smfi_getsymval(ctx, "{cert_issuer}"),
-		.cn_subject = smfi_getsymval(ctx, "{cn_subject}"),
-		.cn_issuer = smfi_getsymval(ctx, "{cn_issuer}"),
-		.verify = smfi_getsymval(ctx, "{verify}"),
-		.cert_md5 = smfi_getsymval(ctx, "{cert_md5}"),
-		.cert_fp = smfi_getsymval(ctx, "{cert_fp}"),
-	};
+struct mail_view {
+	SMFICTX *ctx;
+	const struct session *session;
+};
 
-	return tls_facts_from_macros(&s->facts.tls, mta, &m);
+/*
+ * The report at MAIL: CONNECT's macros as kept at CONNECT, the rest from
+ * libmilter.
+ */
+static const char *
+mail_macro(void *arg, const char *macro)
+{
+	const struct mail_view *v = arg;
+	const struct session *s = v->session;
+
+	if (strcmp(macro, "{client_addr}") == 0)
+		return s->client_addr[0] != '\0' ? s->client_addr : NULL;
+	if (strcmp(macro, "{client_name}") == 0)
+		return s->macro_client_name;
+	if (strcmp(macro, "{client_resolve}") == 0)
+		return s->client_resolve;
+	if (strcmp(macro, "{daemon_name}") == 0)
+		return s->listener;
+	/* smfi_getsymval does not write to the name; it only lacks const. */
+	return smfi_getsymval(v->ctx, (char *)macro);
 }
 
 static sfsistat
 tg_envfrom(SMFICTX *ctx, char **argv)
 {
+	static struct log_limit no_version;
 	struct session *s = session_get(ctx, true);
-	const char *version;
+	struct mail_view view = { .ctx = ctx };
+	const struct report_view report = { .lookup = mail_macro,
+		.arg = &view };
 	struct decision *d;
-	enum mta_flavour mta;
-	bool facts_ok;
+	bool facts_ok = true;
 	sfsistat status;
 
 	if (s == NULL)
@@ -307,38 +321,22 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 	s->sender = dup_or_null(envelope_address(argv != NULL ? argv[0] :
 	    NULL));
 	s->queue_id = dup_or_null(smfi_getsymval(ctx, "i"));
-	version = smfi_getsymval(ctx, "v");
-	mta = mta_flavour_from_version(version);
-
-	s->facts.mta = mta;
-	s->facts.client_addr_known = s->client_addr_known;
-	s->facts.client_addr = s->addr;
-	s->facts.client_host = facts_verified_host(mta, s->macro_client_name,
-	    s->client_resolve);
-	s->facts.listener = s->listener;
-	s->facts.client_addr_unknown = !s->client_addr_known;
-	s->facts.client_host_unknown = mta == MTA_UNKNOWN ||
-	    s->macro_client_name == NULL ||
-	    (mta == MTA_SENDMAIL && s->client_resolve == NULL);
-	s->facts.listener_unknown = s->listener_unknown;
-	s->facts.sender = s->sender;
-	s->facts.recipient = NULL;
-	if (version == NULL) {
-		static struct log_limit no_version;
-
-		/* The MTA did not send what tlsgate asked for at MAIL. */
-		tls_facts_unknown(&s->facts.tls);
+	view.session = s;
+	switch (facts_from_report(&s->facts, &report, s->sender)) {
+	case REPORT_COMPLETE:
+		break;
+	case REPORT_NO_VERSION:
 		log_warning_limited(&no_version, "%s: the MTA sent no \"v\" at "
-		    "MAIL, so it did not "
-		    "send the macros tlsgate asked for and the TLS state is "
-		    "unknown; rules that need it tempfail. Postfix: "
-		    "milter_mail_macros = %s; Sendmail: "
+		    "MAIL, so it did not send the macros tlsgate asked for and "
+		    "the TLS state is unknown; rules that need it tempfail. "
+		    "Postfix: milter_mail_macros = %s; Sendmail: "
 		    "confMILTER_MACROS_ENVFROM with the same macros",
 		    s->queue_id != NULL ? s->queue_id : "NOQUEUE",
 		    milter_envfrom_macros);
-		facts_ok = true;
-	} else {
-		facts_ok = read_tls_facts(ctx, s, mta);
+		break;
+	case REPORT_NO_MEMORY:
+		facts_ok = false;
+		break;
 	}
 	s->policy = snapshot_acquire(policy_holder);
 	if (!facts_ok || s->policy == NULL || s->sender == NULL)

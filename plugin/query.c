@@ -15,6 +15,7 @@
 #include "tlsgate/evaluate.h"
 #include "tlsgate/fingerprint.h"
 #include "tlsgate/query.h"
+#include "tlsgate/report.h"
 #include "tlsgate/xtext.h"
 
 #define QUERY_MAX_WORDS 128
@@ -27,6 +28,7 @@ struct query_key {
 static const struct query_key query_keys[] = {
 	{ "client", offsetof(struct query, client) },
 	{ "client_host", offsetof(struct query, client_host) },
+	{ "client_resolve", offsetof(struct query, client_resolve) },
 	{ "listener", offsetof(struct query, listener) },
 	{ "sender", offsetof(struct query, sender) },
 	{ "tls_version", offsetof(struct query, tls_version) },
@@ -70,6 +72,23 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 			}
 			continue;
 		}
+		if (key_len == 1 || word[0] == '{') {
+			const char *macro = report_macro_read(word, key_len);
+
+			if (macro == NULL) {
+				snprintf(err, errlen, "'%.*s' is not a macro "
+				    "tlsgate reads", (int)key_len, word);
+				return false;
+			}
+			if (q->macro_count == QUERY_MAX_MACROS) {
+				snprintf(err, errlen, "at most %d macros",
+				    QUERY_MAX_MACROS);
+				return false;
+			}
+			q->macro_names[q->macro_count] = macro;
+			q->macro_values[q->macro_count++] = value;
+			continue;
+		}
 		if (key_len == 9 && strncmp(word, "recipient", 9) == 0) {
 			if (q->recipient_count == QUERY_MAX_RECIPIENTS) {
 				snprintf(err, errlen, "at most %d recipients",
@@ -92,15 +111,23 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 		}
 		if (!known) {
 			snprintf(err, errlen, "unknown key '%.*s' (expected "
-			    "client, client_host, listener, sender, recipient, "
+			    "client, client_host, client_resolve, listener, sender, "
+			    "recipient, "
 			    "mta, tls_version, cipher_bits, verify, subject_cn, "
-			    "issuer_cn, subject, issuer or fingerprint)",
+			    "issuer_cn, subject, issuer, fingerprint, v or a "
+			    "{macro})",
 			    (int)key_len, word);
 			return false;
 		}
 	}
 	if (q->sender != NULL)
 		q->sender = envelope_address((char *)q->sender);
+	if (q->mta == MTA_POSTFIX && q->client_resolve != NULL) {
+		snprintf(err, errlen, "client_resolve= is what Sendmail "
+		    "reports; under mta=postfix a name the MTA did not verify "
+		    "is client_host=unknown");
+		return false;
+	}
 	if (q->mta == MTA_POSTFIX && q->verify != NULL) {
 		snprintf(err, errlen, "verify= is what Sendmail reports; under "
 		    "mta=postfix a verified certificate is given by "
@@ -261,23 +288,39 @@ print_decision(const struct policy *p, enum policy_stage stage,
 	fprintf(out, "%s\n", a.buf);
 }
 
+/* What to give -q for a fact that the MTA always reports. */
+static const struct unreported_hints query_hints = {
+	.client_addr = "give client=ADDRESS",
+	.client_host = "give client_host=NAME (mta=postfix: client_host=unknown "
+	    "for a name the MTA did not verify; mta=sendmail: with "
+	    "client_resolve=OK, FAIL, FORGED or TEMP)",
+	.listener = "give listener=NAME, the {daemon_name} of the MTA's "
+	    "listener",
+	.sender = "give sender=ADDRESS (sender=<> for the null sender)",
+};
+
 bool
 query_run(const struct policy *p, const struct query *q, FILE *out)
 {
 	struct query_macros qm;
+	struct report_pairs macros = { 0 };
+	const struct report_view report = { .lookup = report_pairs_lookup,
+		.arg = &macros, .hints = &query_hints };
 	struct facts f;
 	struct decision d;
 	bool accepted;
 
-	facts_init(&f);
-	f.mta = q->mta;
-	f.client_addr_known = q->client != NULL &&
-	    ip_addr_parse(q->client, &f.client_addr);
-	f.client_host = q->client_host;
-	f.listener = q->listener;
-	f.sender = q->sender;
+	/* The query is what the MTA would send; a key left out, not sent. */
+	for (size_t i = 0; i < q->macro_count; i++)
+		report_pairs_set(&macros, q->macro_names[i], q->macro_values[i]);
+	report_pairs_set(&macros, "v", report_version_naming(q->mta));
+	report_pairs_set(&macros, "{client_addr}", q->client);
+	report_pairs_set(&macros, "{client_name}", q->client_host);
+	report_pairs_set(&macros, "{client_resolve}", q->client_resolve);
+	report_pairs_set(&macros, "{daemon_name}", q->listener);
 	build_macros(q, &qm);
-	if (!tls_facts_from_macros(&f.tls, q->mta, &qm.m)) {
+	report_pairs_set_tls(&macros, &qm.m);
+	if (facts_from_report(&f, &report, q->sender) != REPORT_COMPLETE) {
 		decision_cannot_evaluate(&d, "out of memory");
 		print_decision(p, STAGE_MAIL, NULL, &d, out);
 		accepted = false;

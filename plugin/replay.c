@@ -17,6 +17,7 @@
 #include "tlsgate/auditparse.h"
 #include "tlsgate/evaluate.h"
 #include "tlsgate/replay.h"
+#include "tlsgate/report.h"
 #include "tlsgate/xtext.h"
 
 /* Groups listed in the summary unless -v asks for all of them. */
@@ -283,17 +284,15 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	return true;
 }
 
-/* The client's address from "name[addr]"; false when it is none. */
-static bool
-record_addr(const struct audit_record *rec, struct ip_addr *out)
+/* The client's address of "name[addr]" into buf; NULL when it is none. */
+static const char *
+record_addr(const struct audit_record *rec, char *buf, size_t size)
 {
-	char addr[64];
-
-	if (rec->client_addr.len >= sizeof(addr))
-		return false;
-	memcpy(addr, rec->client_addr.text, rec->client_addr.len);
-	addr[rec->client_addr.len] = '\0';
-	return ip_addr_parse(addr, out);
+	if (rec->client_addr.len == 0 || rec->client_addr.len >= size)
+		return NULL;
+	memcpy(buf, rec->client_addr.text, rec->client_addr.len);
+	buf[rec->client_addr.len] = '\0';
+	return buf;
 }
 
 /* The verified client name, as audit.c marked it. */
@@ -311,6 +310,31 @@ record_host(const struct audit_record *rec, char *buf, size_t size)
 	memcpy(buf, name->text, name->len);
 	buf[name->len] = '\0';
 	return buf;
+}
+
+/*
+ * The client name macros that give what the line says of the name:
+ * verified, not verified, or not reported (host_verified=unknown).
+ */
+static void
+record_client_name(const struct audit_record *rec, enum mta_flavour mta,
+    struct report_pairs *macros, char *buf, size_t size)
+{
+	const char *host;
+
+	if (rec->host_verified.text != NULL &&
+	    strcmp(rec->host_verified.text, "unknown") == 0)
+		return;
+	host = record_host(rec, buf, size);
+	if (mta == MTA_SENDMAIL) {
+		report_pairs_set(macros, "{client_name}", host != NULL ? host :
+		    "unknown");
+		report_pairs_set(macros, "{client_resolve}", host != NULL ?
+		    "OK" : "FAIL");
+	} else {
+		report_pairs_set(macros, "{client_name}", host != NULL ? host :
+		    "unknown");
+	}
 }
 
 static enum effect
@@ -470,38 +494,58 @@ bare_address(const struct audit_value *v, char *buf, size_t size)
 	return envelope_address(buf);
 }
 
+/*
+ * The macros the MTA sent, as far as the line tells them, in *macros,
+ * with what they point to in lm and the buffers; false when memory runs
+ * out.
+ */
+static bool
+record_report(struct audit_record *rec, struct report_pairs *macros,
+    struct line_macros *lm, char *addr, size_t addr_size, char *host,
+    size_t host_size)
+{
+	enum mta_flavour mta = record_mta(rec);
+
+	memset(lm, 0, sizeof(*lm));
+	report_pairs_set(macros, "{client_addr}", record_addr(rec, addr,
+	    addr_size));
+	record_client_name(rec, mta, macros, host, host_size);
+	report_pairs_set(macros, "{daemon_name}", rec->listener.text);
+	/*
+	 * tls=unknown: there was no "v" at MAIL, so the daemon knew neither
+	 * the MTA nor its TLS macros; the replay does not either.
+	 */
+	if (rec->tls_state.text == NULL && strcmp(rec->tls.text, "unknown") == 0)
+		return true;
+	report_pairs_set(macros, "v", report_version_naming(mta));
+	if (rec->tls_state.text == NULL && strcmp(rec->tls.text, "none") == 0)
+		rec->tls.text = NULL;
+	if (!record_macros(rec, mta, lm))
+		return false;
+	report_pairs_set_tls(macros, &lm->m);
+	return true;
+}
+
 /* Decides the recorded session again and counts the difference. */
 static void
 replay_record(struct replay *r, const char *name, unsigned long number,
     struct audit_record *rec)
 {
 	struct line_macros lm;
+	struct report_pairs macros = { 0 };
+	const struct report_view report = { .lookup = report_pairs_lookup,
+		.arg = &macros };
 	struct facts f;
 	struct decision d;
-	char host[AUDIT_VALUE_MAX + 4], sender[AUDIT_VALUE_MAX + 4];
+	char addr[64], host[AUDIT_VALUE_MAX + 4], sender[AUDIT_VALUE_MAX + 4];
 	char recipient[AUDIT_VALUE_MAX + 4];
-	enum mta_flavour mta = record_mta(rec);
 	bool facts_ok;
 
 	facts_init(&f);
-	f.mta = mta;
-	f.client_addr_known = record_addr(rec, &f.client_addr);
-	f.client_host = record_host(rec, host, sizeof(host));
-	f.listener = rec->listener.text;
-	f.sender = bare_address(&rec->sender, sender, sizeof(sender));
-
-	if (rec->tls_state.text == NULL &&
-	    strcmp(rec->tls.text, "unknown") == 0) {
-		tls_facts_unknown(&f.tls);
-		facts_ok = true;
-		memset(&lm, 0, sizeof(lm));
-	} else {
-		if (rec->tls_state.text == NULL &&
-		    strcmp(rec->tls.text, "none") == 0)
-			rec->tls.text = NULL;
-		facts_ok = record_macros(rec, mta, &lm) &&
-		    tls_facts_from_macros(&f.tls, mta, &lm.m);
-	}
+	facts_ok = record_report(rec, &macros, &lm, addr, sizeof(addr), host,
+	    sizeof(host)) && facts_from_report(&f, &report,
+	    bare_address(&rec->sender, sender, sizeof(sender))) !=
+	    REPORT_NO_MEMORY;
 	if (!facts_ok) {
 		problem(r, name, number, "not replayed", "out of memory");
 		goto done;

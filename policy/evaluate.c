@@ -530,6 +530,13 @@ connect_macro_hint(enum mta_flavour mta)
 	    "Sendmail); make it send the macro at CONNECT";
 }
 
+/* A front end's own words for a fact not reported, else the MTA's. */
+static const char *
+hint_or(const char *front_end_hint, const char *mta_hint)
+{
+	return front_end_hint != NULL ? front_end_hint : mta_hint;
+}
+
 /* A failure of no single rule, or of a rule that may not be the one. */
 static void
 add_cannot_evaluate(struct decision *d, uint32_t rule, bool monitor,
@@ -761,6 +768,9 @@ void
 policy_evaluate(const struct policy *p, const struct facts *f,
     enum policy_stage stage, struct decision *d)
 {
+	static const struct unreported_hints mta_words;
+	const struct unreported_hints *hints = f->hints != NULL ? f->hints :
+	    &mta_words;
 	uint32_t index;
 
 	decision_clear(d);
@@ -778,7 +788,8 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 	    p->kind_counts[RULE_CLIENT] > 0) {
 		add_cannot_evaluate(d, DECISION_NO_RULE, false, "the MTA did "
 		    "not report the client's address ({client_addr}), so any "
-		    "client rule could apply: %s", connect_macro_hint(f->mta));
+		    "client rule could apply: %s", hint_or(
+		    hints->client_addr, connect_macro_hint(f->mta)));
 	}
 	if (f->client_host != NULL) {
 		index = name_table_lookup_domain(p->names[RULE_CLIENT_HOST],
@@ -799,7 +810,8 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 			    "client's name (%s), so any client-host rule could "
 			    "apply: %s", f->mta == MTA_SENDMAIL ?
 			    "{client_name}, {client_resolve}" :
-			    "{client_name}", connect_macro_hint(f->mta));
+			    "{client_name}", hint_or(hints->client_host,
+			    connect_macro_hint(f->mta)));
 	}
 	if (f->listener != NULL) {
 		index = name_table_lookup(p->names[RULE_LISTENER], f->listener,
@@ -810,15 +822,20 @@ policy_evaluate(const struct policy *p, const struct facts *f,
 	    p->kind_counts[RULE_LISTENER] > 0) {
 		add_cannot_evaluate(d, DECISION_NO_RULE, false, "the MTA did "
 		    "not name the listener ({daemon_name}), so any listener "
-		    "rule could apply: %s", f->mta == MTA_SENDMAIL ?
-		    "name it with DAEMON_OPTIONS(`..., Name=NAME') in "
-		    "sendmail.mc" : "name it with -o "
-		    "milter_macro_daemon_name=NAME in master.cf");
+		    "rule could apply: %s", hint_or(hints->listener,
+		    f->mta == MTA_SENDMAIL ? "name it with DAEMON_OPTIONS(`..., "
+		    "Name=NAME') in sendmail.mc" : "name it with -o "
+		    "milter_macro_daemon_name=NAME in master.cf"));
 	}
 	if (d->matched_count == 0 && p->default_rule != POLICY_NO_RULE)
 		check_rule(p, p->default_rule, f, d);
 	if (f->sender != NULL)
 		check_envelope(p, RULE_SENDER, f->sender, f, d);
+	else if (p->kind_counts[RULE_SENDER] > 0)
+		add_cannot_evaluate(d, DECISION_NO_RULE, false, "the sender "
+		    "(the MAIL address) is not known, so any sender rule could "
+		    "apply: %s", hint_or(hints->sender, "the MTA gave the "
+		    "filter no MAIL address"));
 	choose_verdict(p, d);
 }
 

@@ -2021,11 +2021,14 @@ START_TEST(sender_specificity)
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_NO_TLS, true, NO_TLS_TEXT);
 	EXPECT_ONLY(p, &d, 5, FAIL_NO_TLS, true);
-	/* An unknown sender matches no sender rule. */
+	/* An unknown sender could fall under any sender rule. */
 	s.f.sender = NULL;
 	decide(p, &s, STAGE_MAIL, &d);
-	EXPECT_ACCEPT(&d);
-	ck_assert_uint_eq(d.matched_count, 0);
+	expect_reply_at(__LINE__, &d, VERDICT_TEMPFAIL, "451", "4.3.5",
+	    CANNOT_TEXT);
+	ck_assert_uint_eq(d.failures[d.primary].rule, DECISION_NO_RULE);
+	expect_reason_at(__LINE__, &d, "sender (the MAIL address) is not "
+	    "known");
 	session_free(&s);
 	policy_unref(p);
 }
@@ -2515,7 +2518,7 @@ START_TEST(statistics_count)
 	EXPECT_STATS(p, 1, 1, 0, 1, 0, 0);
 	/* A monitored rule's failure is a would-reject. */
 	session_client(&s, "10.0.0.1");
-	s.f.sender = NULL;
+	s.f.sender = "a@elsewhere.example";
 	s.f.listener = "mx";
 	session_tls(&s, NULL, NULL, NULL);
 	decide_counted(p, &s, STAGE_MAIL, &d);

@@ -24,6 +24,7 @@
 #include "tlsgate/log.h"
 #include "tlsgate/policy.h"
 #include "tlsgate/replay.h"
+#include "tlsgate/report.h"
 #include "testutil.h"
 
 #define SYSLOG_PREFIX "Nov 28 01:14:19 mx tlsgate[812]: "
@@ -458,21 +459,29 @@ load_text(const char *dir, size_t index)
 	return p;
 }
 
+/*
+ * The facts the daemon has of a sample: its macros, through the daemon's
+ * own facts_from_report; the pairs keep what the facts point to.
+ */
 static void
-sample_facts(const struct sample *s, struct facts *f)
+sample_facts(const struct sample *s, struct report_pairs *macros,
+    struct facts *f)
 {
-	facts_init(f);
-	f->mta = s->mta;
-	f->client_addr_known = s->addr != NULL &&
-	    ip_addr_parse(s->addr, &f->client_addr);
-	f->client_host = facts_verified_host(s->mta, s->macro_name != NULL ?
-	    s->macro_name : s->name, s->resolve);
-	f->listener = s->listener;
-	f->sender = s->sender;
-	if (s->tls_unknown)
-		tls_facts_unknown(&f->tls);
-	else
-		ck_assert(tls_facts_from_macros(&f->tls, s->mta, &s->m));
+	const struct report_view view = { .lookup = report_pairs_lookup,
+		.arg = macros };
+
+	memset(macros, 0, sizeof(*macros));
+	if (!s->tls_unknown) {
+		report_pairs_set(macros, "v", report_version_naming(s->mta));
+		report_pairs_set_tls(macros, &s->m);
+	}
+	report_pairs_set(macros, "{client_addr}", s->addr);
+	report_pairs_set(macros, "{client_name}", s->macro_name != NULL ?
+	    s->macro_name : s->name);
+	report_pairs_set(macros, "{client_resolve}", s->resolve);
+	report_pairs_set(macros, "{daemon_name}", s->listener);
+	ck_assert_int_ne(facts_from_report(f, &view, s->sender),
+	    REPORT_NO_MEMORY);
 }
 
 /* The audit line of a decision as the daemon writes it, as syslog has it. */
@@ -539,10 +548,11 @@ record_log(const struct policy *was, const struct policy *now,
 	for (size_t i = 0; i < sizeof(samples) / sizeof(*samples); i++) {
 		const struct sample *s = &samples[i];
 		struct decision mail_was, mail_now, rcpt_was, rcpt_now;
+		struct report_pairs macros;
 		struct facts f;
 		char *line;
 
-		sample_facts(s, &f);
+		sample_facts(s, &macros, &f);
 		policy_evaluate(was, &f, STAGE_MAIL, &mail_was);
 		policy_evaluate(now, &f, STAGE_MAIL, &mail_now);
 		line = recorded_line(was, s, &f, STAGE_MAIL, &mail_was);

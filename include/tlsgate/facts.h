@@ -2,6 +2,7 @@
  * facts.h - what the policy engine knows about one SMTP session: the
  * client, the listener, the envelope and the TLS facts.  The plugin fills
  * it from milter macros; tlsgate -q fills it from the command line.
+ * Both do so through facts_from_report() (report.h).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -12,6 +13,18 @@
 
 #include "tlsgate/identity.h"
 #include "tlsgate/iptable.h"
+
+/*
+ * What to do about a fact that was not reported, in the words of the
+ * front end that built the facts (tlsgate -q names its own keys); NULL,
+ * or a NULL member: the MTA's settings to change.
+ */
+struct unreported_hints {
+	const char *client_addr;
+	const char *client_host;
+	const char *listener;
+	const char *sender;
+};
 
 struct facts {
 	enum mta_flavour mta;
@@ -34,10 +47,14 @@ struct facts {
 	bool client_addr_unknown;    /* {client_addr} */
 	bool client_host_unknown;    /* {client_name}, {client_resolve} */
 	bool listener_unknown;       /* {daemon_name} */
-	/* Envelope sender without <>; "" for the null sender; NULL unknown. */
+	/*
+	 * Envelope sender without <>; "" for the null sender; NULL unknown,
+	 * so that a sender rule could match (4.3.5).
+	 */
 	const char *sender;
 	const char *recipient;  /* the RCPT being decided, without <> */
 	struct tls_facts tls;
+	const struct unreported_hints *hints;   /* NULL: the MTA's */
 };
 
 void facts_init(struct facts *f);

@@ -20,11 +20,13 @@
 #include "tlsgate/policy.h"
 
 #define QUERY_MAX_RECIPIENTS 64
+#define QUERY_MAX_MACROS 16
 
 struct query {
 	enum mta_flavour mta;           /* default: postfix */
 	const char *client;
-	const char *client_host;
+	const char *client_host;        /* {client_name} */
+	const char *client_resolve;     /* {client_resolve}, Sendmail */
 	const char *listener;
 	const char *sender;
 	const char *recipients[QUERY_MAX_RECIPIENTS];
@@ -37,6 +39,13 @@ struct query {
 	const char *subject;
 	const char *issuer;
 	const char *fingerprint;
+	/*
+	 * Macros given as the MTA sends them, "{cert_subject}=..." or
+	 * "v=...": passed on before what the keys above make, so they win.
+	 */
+	const char *macro_names[QUERY_MAX_MACROS];
+	const char *macro_values[QUERY_MAX_MACROS];
+	size_t macro_count;
 };
 
 /*
