@@ -2616,6 +2616,88 @@ START_TEST(test_query_option)
 }
 END_TEST
 
+/*
+ * A -q key left out is a macro the MTA did not send: a rule that could
+ * match the fact answers 4.3.5, as in the daemon, and the reason names
+ * the key to give.  Names are verified only as each MTA says.
+ */
+START_TEST(test_query_unreported_facts)
+{
+	char *dir = tu_tempdir(), *conf, *out;
+	const char *batch[] = { "-c", NULL, "-q", "-", NULL };
+	const char *resolve_under_postfix[] = { "-c", NULL, "-q",
+	    "client_resolve=OK", NULL };
+	const char *not_read[] = { "-c", NULL, "-q", "{rcpt_addr}=a@b", NULL };
+	static const struct {
+		const char *query;
+		const char *want;       /* the start of the MAIL line */
+		const char *part;       /* in it, or NULL */
+	} cases[] = {
+		{ "client=192.0.2.1 listener=mx sender=a@example.net "
+		    "client_host=unknown", "mail: accept", NULL },
+		{ "client=192.0.2.1 sender=a@example.net client_host=unknown",
+		    "mail: tempfail", "give listener=NAME" },
+		{ "listener=mx sender=a@example.net client_host=unknown",
+		    "mail: tempfail", "give client=ADDRESS" },
+		{ "client=198.51.100.1 listener=mx client_host=unknown",
+		    "mail: tempfail", "give sender=ADDRESS" },
+		{ "client=198.51.100.1 listener=mx sender=a@example.net",
+		    "mail: tempfail", "give client_host=NAME" },
+		/* Postfix's {client_name} is a name it verified, or unknown. */
+		{ "client=198.51.100.1 listener=mx sender=a@example.net "
+		    "client_host=mx.partner.example", "mail: reject", NULL },
+		/* Sendmail's is verified only by {client_resolve}=OK. */
+		{ "mta=sendmail client=198.51.100.1 listener=mx "
+		    "sender=a@example.net client_host=mx.partner.example",
+		    "mail: tempfail", "{client_resolve}" },
+		{ "mta=sendmail client=198.51.100.1 listener=mx "
+		    "sender=a@example.net client_host=mx.partner.example "
+		    "client_resolve=OK", "mail: reject", NULL },
+		{ "mta=sendmail client=198.51.100.1 listener=mx "
+		    "sender=a@example.net client_host=mx.partner.example "
+		    "client_resolve=FORGED", "mail: accept", NULL },
+		/* A macro as sent wins over a key: an MTA tlsgate does not know. */
+		{ "v=\"Exim 4.96\" client=198.51.100.1 listener=mx "
+		    "sender=a@example.net client_host=mx.partner.example",
+		    "mail: tempfail", "not recognised" },
+	};
+
+	free(tu_write_file(dir, "policy", "default none\n"
+	    "client 192.0.2.0/24 none\nlistener submission encrypt\n"
+	    "client-host .partner.example verify\n"
+	    "sender bank.example encrypt\n"));
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	batch[1] = resolve_under_postfix[1] = not_read[1] = conf;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char *line;
+
+		ck_assert_int_eq(run_binary(batch, cases[i].query, &out), 0);
+		line = strstr(out, "mail: ");
+		ck_assert_msg(line != NULL && strncmp(line, cases[i].want,
+		    strlen(cases[i].want)) == 0, "%s: got %s", cases[i].query,
+		    out);
+		if (cases[i].part != NULL)
+			ck_assert_msg(strstr(line, cases[i].part) != NULL,
+			    "%s: no \"%s\" in %s", cases[i].query,
+			    cases[i].part, line);
+		if (strcmp(cases[i].want, "mail: tempfail") == 0)
+			ck_assert_ptr_nonnull(strstr(line, "451 4.3.5"));
+		free(out);
+	}
+	ck_assert_int_eq(run_binary(resolve_under_postfix, NULL, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "client_resolve= is what Sendmail "
+	    "reports"));
+	free(out);
+	ck_assert_int_eq(run_binary(not_read, NULL, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "'{rcpt_addr}' is not a macro "
+	    "tlsgate reads"));
+	free(out);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_startup_errors)
 {
 	char *dir = tu_tempdir(), *conf, *out;
@@ -4040,6 +4122,153 @@ START_TEST(test_replay_stricter_policy)
 }
 END_TEST
 
+/* One KEY="VALUE" word of a -q line, with its escapes. */
+static void
+query_word(FILE *out, const char *key, const char *value)
+{
+	fprintf(out, " %s=\"", key);
+	for (; *value != '\0'; value++) {
+		if (*value == '"' || *value == '\\')
+			fputc('\\', out);
+		fputc(*value, out);
+	}
+	fputc('"', out);
+}
+
+/*
+ * The -q line that gives tlsgate what record_session sends the daemon:
+ * the same macros, as sent, and the same envelope.
+ */
+static char *
+recorded_query(const struct recorded_session *rs)
+{
+	struct mail_macros m;
+	char *line = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&line, &size);
+
+	ck_assert_ptr_nonnull(out);
+	recorded_macros(rs, &m);
+	query_word(out, "{client_addr}", rs->addr);
+	query_word(out, "{daemon_name}", "mx");
+	query_word(out, "{client_name}", rs->macro_name != NULL ?
+	    rs->macro_name : rs->name);
+	if (rs->resolve != NULL)
+		query_word(out, "{client_resolve}", rs->resolve);
+	for (size_t i = 0; i < m.count; i += 2)
+		if (strcmp(m.pairs[i], "i") != 0)
+			query_word(out, m.pairs[i], m.pairs[i + 1]);
+	query_word(out, "sender", rs->sender);
+	for (size_t i = 0; i < 3 && rs->rcpts[i].address != NULL; i++)
+		query_word(out, "recipient", rs->rcpts[i].address);
+	fputc('\n', out);
+	ck_assert_int_eq(fclose(out), 0);
+	return line;
+}
+
+/*
+ * What a line decided: its verdict, then its rules, reasons and reply.
+ * What a reason says to do about a fact not reported is left out: the
+ * daemon names the MTA's setting, -q its own key.
+ */
+static char *
+decided(const char *verdict_at)
+{
+	static const char *const starts[] = { " rule=", " reason=", " reply=" };
+	char *line = strndup(verdict_at, strcspn(verdict_at, "\n"));
+	char *tail = NULL, *text, *advice;
+
+	ck_assert_ptr_nonnull(line);
+	while ((advice = strstr(line, "could apply: ")) != NULL) {
+		char *end = advice + strlen("could apply: ");
+
+		while (*end != '\0' && *end != '"')
+			end += end[0] == '\\' && end[1] != '\0' ? 2 : 1;
+		memmove(advice + strlen("could apply"), end, strlen(end) + 1);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		char *at = strstr(line, starts[i]);
+
+		if (at != NULL && (tail == NULL || at < tail))
+			tail = at;
+	}
+	if (asprintf(&text, "%.*s%s", (int)strcspn(line, " "), line,
+	    tail != NULL ? tail : "") < 0)
+		ck_abort();
+	free(line);
+	return text;
+}
+
+/*
+ * -q answers what the daemon decides.  Each session of the replay log,
+ * sent to the daemon and given to -q as the same macros ({NAME}= and
+ * v=), gets the same verdict, rules, reasons and reply at MAIL and at
+ * each recipient.  Left out: a session without "v", which -q always
+ * sends, and the one whose audit line is cut.
+ */
+START_TEST(test_query_decides_as_the_daemon)
+{
+	struct daemon d;
+	size_t compared = 0;
+
+	daemon_start(&d, replay_recording_policy, NULL);
+	for (size_t i = 0; i < sizeof(replay_sessions) /
+	    sizeof(*replay_sessions); i++) {
+		const struct recorded_session *rs = &replay_sessions[i];
+		const char *args[] = { "-c", d.config, "-q", "-", NULL };
+		char *log = NULL, *query, *out, *err, *next_log, *next_out;
+		size_t size = 0;
+		FILE *f;
+
+		if (rs->mta == '?' || rs->huge_cipher)
+			continue;
+		f = open_memstream(&log, &size);
+		ck_assert_ptr_nonnull(f);
+		record_session(&d, f, rs);
+		ck_assert_int_eq(fclose(f), 0);
+		query = recorded_query(rs);
+		ck_assert_int_eq(run_tlsgate(args, query, &out, &err), 0);
+		next_log = log;
+		if (rs->line_before != NULL)
+			next_log = strchr(next_log, '\n') + 1;
+		next_out = out;
+		while (*next_log != '\0') {
+			char id[32], *at, *daemon_said, *query_said;
+
+			snprintf(id, sizeof(id), "%s: ", rs->queue_id);
+			at = strstr(next_log, id);
+			ck_assert_msg(at != NULL && *next_out != '\0',
+			    "%s: daemon logged \"%s\", -q printed \"%s\"",
+			    rs->queue_id, next_log, out);
+			daemon_said = decided(at + strlen(id));
+			query_said = decided(strchr(next_out, ' ') + 1);
+			ck_assert_msg(strcmp(daemon_said, query_said) == 0,
+			    "%s: the daemon decided \"%s\", -q \"%s\" (query:%s)",
+			    rs->queue_id, daemon_said, query_said, query);
+			ck_assert_int_eq(strncmp(next_out, strstr(at,
+			    "stage=rcpt") != NULL && strstr(at, "stage=rcpt") <
+			    strchr(at, '\n') ? "rcpt: " : "mail: ", 6), 0);
+			free(daemon_said);
+			free(query_said);
+			next_log = strchr(next_log, '\n') + 1;
+			next_out = strchr(next_out, '\n') + 1;
+			compared++;
+		}
+		ck_assert_msg(*next_out == '\0', "%s: -q printed more: %s",
+		    rs->queue_id, next_out);
+		/* Policy warnings come on stderr; a query it could not read too. */
+		ck_assert_msg(strstr(err, "stdin:") == NULL, "%s", err);
+		free(log);
+		free(query);
+		free(out);
+		free(err);
+	}
+	/* Most sessions of the log, recipients and all. */
+	ck_assert_uint_ge(compared, 30);
+	daemon_stop(&d);
+}
+END_TEST
+
 /*
  * replay_recording_policy made looser: rule 2 exempts its range, rule 3
  * tempfails, rule 7 takes a second fingerprint, rule 8 takes TLSv1.2,
@@ -4826,6 +5055,8 @@ protocol_suite(void)
 
 	tcase_add_test(cli, test_check_option);
 	tcase_add_test(cli, test_query_option);
+	tcase_add_test(cli, test_query_decides_as_the_daemon);
+	tcase_add_test(cli, test_query_unreported_facts);
 	tcase_add_test(cli, test_startup_errors);
 	tcase_add_test(cli, test_socket_faults);
 	tcase_add_test(cli, test_pid_file_links);

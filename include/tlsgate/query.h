@@ -3,9 +3,10 @@
  * KEY=VALUE pairs (tlsgate(8), OPTIONS, -q).
  *
  * A query is turned into the macros the named MTA would send and then into
- * facts by the same code the daemon uses, so that the answer is the one the
- * daemon would give: under mta=postfix a fingerprint= rule cannot be
- * evaluated, exactly as in production.
+ * facts by the same code the daemon uses (facts_from_report, report.h),
+ * so that the answer is the one the daemon would give: under mta=postfix
+ * a fingerprint= rule cannot be evaluated, exactly as in production, and
+ * a key left out is a macro the MTA did not send.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

@@ -96,10 +96,10 @@ host=mail.$hostdom
 sender=user@$senddom
 rcpt=bob@$rcptdom
 
-"$tlsgate" -q -c "$WORK/tlsgate.conf" "client=$client" "client_host=$host" \
+"$tlsgate" -q -c "$WORK/tlsgate.conf" "client=$client" "client_host=$host" listener=mx \
 	"sender=$sender" "recipient=$rcpt" tls_version=TLSv1.3 cipher_bits=256 \
 	>"$WORK/q.tls" || die "the TLS session is not accepted: $(cat "$WORK/q.tls")"
-if "$tlsgate" -q -c "$WORK/tlsgate.conf" "client=$client" "client_host=$host" \
+if "$tlsgate" -q -c "$WORK/tlsgate.conf" "client=$client" "client_host=$host" listener=mx \
 	"sender=$sender" "recipient=$rcpt" tls_version=none >"$WORK/q.plain"; then
 	die "the plaintext session is accepted: $(cat "$WORK/q.plain")"
 fi
