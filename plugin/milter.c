@@ -307,7 +307,7 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 {
 	static struct log_limit no_version;
 	struct session *s = session_get(ctx, true);
-	struct mail_view view = { .ctx = ctx };
+	struct mail_view view = { .ctx = ctx, .session = s };
 	const struct report_view report = { .lookup = mail_macro,
 		.arg = &view };
 	struct decision *d;
@@ -321,7 +321,6 @@ tg_envfrom(SMFICTX *ctx, char **argv)
 	s->sender = dup_or_null(envelope_address(argv != NULL ? argv[0] :
 	    NULL));
 	s->queue_id = dup_or_null(smfi_getsymval(ctx, "i"));
-	view.session = s;
 	switch (facts_from_report(&s->facts, &report, s->sender)) {
 	case REPORT_COMPLETE:
 		break;
