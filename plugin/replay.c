@@ -362,11 +362,19 @@ classify(const struct audit_record *rec, const struct decision *d)
 		{ CHANGE_REJECT_ACCEPT, -1, CHANGE_REJECT_TEMPFAIL },
 		{ CHANGE_TEMPFAIL_ACCEPT, CHANGE_TEMPFAIL_REJECT, -1 },
 	};
+	enum failure_class recorded;
 	char now_code[16];
 
 	if (table[was][now] >= 0 || was == EFFECT_ACCEPT)
 		return table[was][now];
-	/* Both refused: compare "CODE ECODE", the start of the reply. */
+	/*
+	 * Both refused: for the same reason, whatever the version that wrote
+	 * the line called it (0.1.0 answered 530 and 550 where RFC 3207
+	 * wants 554); else by "CODE ECODE", the start of the reply.
+	 */
+	if (reply_failure(rec->reply.text, &recorded))
+		return recorded == d->failures[d->primary].failure ? -1 :
+		    CHANGE_REPLY_CODE;
 	snprintf(now_code, sizeof(now_code), "%s %s ", d->code, d->ecode);
 	if (strncmp(rec->reply.text, now_code, strlen(now_code)) != 0)
 		return CHANGE_REPLY_CODE;

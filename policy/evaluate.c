@@ -30,16 +30,32 @@ static const struct reply_row {
 	const char *tempfail_ecode;
 	const char *text;
 } reply_rows[] = {
+	/*
+	 * RFC 3207: before STARTTLS, section 4's 530; once TLS is up but too
+	 * weak, section 4.1's 554.
+	 */
 	[FAIL_NO_TLS] = { "530", "5.7.0", "451", "4.7.0",
 	    "Must issue a STARTTLS command first" },
-	[FAIL_TOO_WEAK] = { "530", "5.7.0", "451", "4.7.0",
-	    "Encryption too weak" },
-	[FAIL_NO_CERT] = { "530", "5.7.0", "451", "4.7.0",
-	    "Client certificate required" },
-	[FAIL_NOT_AUTHORIZED] = { "550", "5.7.1", "451", "4.7.1",
-	    "Client certificate not authorized" },
+	[FAIL_TOO_WEAK] = { "554", "5.7.0", "451", "4.7.0",
+	    "Command refused due to lack of security" },
+	[FAIL_NO_CERT] = { "554", "5.7.0", "451", "4.7.0",
+	    "Command refused due to lack of security: client certificate "
+	    "required" },
+	[FAIL_NOT_AUTHORIZED] = { "554", "5.7.1", "451", "4.7.1",
+	    "Command refused due to lack of security: client certificate not "
+	    "authorized" },
 	[FAIL_CANNOT_EVALUATE] = { "451", "4.3.5", "451", "4.3.5",
 	    "TLS policy cannot be evaluated" },
+};
+
+/* 0.1.0's texts of the rows that RFC 3207's 554 replaced. */
+static const struct {
+	enum failure_class failure;
+	const char *text;
+} earlier_texts[] = {
+	{ FAIL_TOO_WEAK, "Encryption too weak" },
+	{ FAIL_NO_CERT, "Client certificate required" },
+	{ FAIL_NOT_AUTHORIZED, "Client certificate not authorized" },
 };
 
 enum match { MATCH, NO_MATCH, UNKNOWN };
@@ -877,6 +893,50 @@ const char *
 stage_name(enum policy_stage stage)
 {
 	return stage == STAGE_RCPT ? "rcpt" : "mail";
+}
+
+/* Whether text starts with prefix, followed by nothing, ":" or " ". */
+static bool
+starts_reply(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(text, prefix, n) == 0 &&
+	    (text[n] == '\0' || text[n] == ':' || text[n] == ' ');
+}
+
+bool
+reply_failure(const char *reply, enum failure_class *failure)
+{
+	const char *text = reply;
+	size_t longest = 0;
+	bool found = false;
+
+	/* Past "CODE ECODE ". */
+	for (int words = 0; words < 2; words++) {
+		text = strchr(text, ' ');
+		if (text == NULL)
+			return false;
+		text++;
+	}
+	/* The longest text that fits: the table's 554 rows share a start. */
+	for (size_t i = 0; i < sizeof(reply_rows) / sizeof(*reply_rows); i++) {
+		size_t n = strlen(reply_rows[i].text);
+
+		if (n > longest && starts_reply(text, reply_rows[i].text)) {
+			*failure = (enum failure_class)i;
+			longest = n;
+			found = true;
+		}
+	}
+	for (size_t i = 0; !found && i < sizeof(earlier_texts) /
+	    sizeof(*earlier_texts); i++) {
+		if (starts_reply(text, earlier_texts[i].text)) {
+			*failure = earlier_texts[i].failure;
+			found = true;
+		}
+	}
+	return found;
 }
 
 const char *

@@ -789,6 +789,10 @@ add_to_table(struct parser *ps, enum rule_kind kind, const struct token *pat,
 			return false;
 		}
 		p->rules[index].prefix_length = (uint8_t)prefix.length;
+		if (prefix.length == 0 && prefix.addr.family == IP_V4)
+			p->client_everyone_v4 = index;
+		else if (prefix.length == 0)
+			p->client_everyone_v6 = index;
 		return true;
 	}
 	if (kind == RULE_SENDER && strcmp(pat->text, "<>") == 0)

@@ -43,6 +43,7 @@ policy_new(const char *name)
 		return NULL;
 	atomic_init(&p->refs, 1);
 	p->default_rule = POLICY_NO_RULE;
+	p->client_everyone_v4 = p->client_everyone_v6 = POLICY_NO_RULE;
 	p->file = strdup(name);
 	p->clients = ip_table_new();
 	if (p->file == NULL || p->clients == NULL) {
@@ -232,6 +233,8 @@ policy_load_buffer(const char *name, const char *text, size_t len,
 	if (diags->errors == errors_before && p->rule_count == 0)
 		diag_add(diags, DIAG_WARNING, name, 0, 0, "no rules: every "
 		    "session is accepted");
+	if (diags->errors == errors_before)
+		policy_check_public_mx(p, name, diags);
 	diag_list_sort(diags);
 	if (diags->errors != errors_before) {
 		policy_free(p);

@@ -44,6 +44,9 @@ struct policy {
 	size_t rule_capacity;
 	uint32_t default_rule;                   /* POLICY_NO_RULE if none */
 	struct ip_table *clients;
+	/* The rules for every client, 0.0.0.0/0 and ::/0; POLICY_NO_RULE. */
+	uint32_t client_everyone_v4;
+	uint32_t client_everyone_v6;
 	/* Indexed by kind: client-host, listener, sender, recipient. */
 	struct name_table *names[RULE_KIND_COUNT];
 	size_t kind_counts[RULE_KIND_COUNT];
@@ -69,6 +72,13 @@ void policy_parse(struct policy *p, const char *name, const char *text,
     size_t len, const struct policy_options *opts, struct diag_list *diags);
 
 void policy_free(struct policy *p);
+
+/*
+ * Warns, citing RFC 3207 section 4, where p makes STARTTLS mandatory for
+ * every client on every listener (policy/publicmx.c).
+ */
+void policy_check_public_mx(const struct policy *p, const char *name,
+    struct diag_list *diags);
 
 /*
  * Drops a reference as policy_unref does, but never frees: true when it

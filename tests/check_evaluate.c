@@ -379,8 +379,9 @@ matched_line(const struct policy *p, const struct decision *d, size_t i)
 
 /* Section 4 as a table, so that each test names the row it expects. */
 #define NO_TLS_TEXT "Must issue a STARTTLS command first"
-#define NO_CERT_TEXT "Client certificate required"
-#define NOT_AUTH_TEXT "Client certificate not authorized"
+#define LACK_TEXT "Command refused due to lack of security"
+#define NO_CERT_TEXT LACK_TEXT ": client certificate required"
+#define NOT_AUTH_TEXT LACK_TEXT ": client certificate not authorized"
 #define CANNOT_TEXT "TLS policy cannot be evaluated"
 
 static void
@@ -389,8 +390,9 @@ expect_row_at(int line, const struct decision *d, enum failure_class cls,
 {
 	bool identity = cls == FAIL_NOT_AUTHORIZED;
 
+	/* RFC 3207: 530 before STARTTLS (section 4), 554 after (4.1). */
 	expect_reply_at(line, d, tempfail ? VERDICT_TEMPFAIL : VERDICT_REJECT,
-	    tempfail ? "451" : identity ? "550" : "530",
+	    tempfail ? "451" : cls == FAIL_NO_TLS ? "530" : "554",
 	    tempfail ? (identity ? "4.7.1" : "4.7.0") :
 	    (identity ? "5.7.1" : "5.7.0"), text);
 }
@@ -400,7 +402,7 @@ expect_row_at(int line, const struct decision *d, enum failure_class cls,
 /*
  * For policies whose rule on line c is for client 192.0.2.c: sends the
  * session from 192.0.2.1 up to 192.0.2.last and expects each refused with
- * 550 5.7.1 by its own rule, the reason holding phrase (NULL: any).
+ * 554 5.7.1 by its own rule, the reason holding phrase (NULL: any).
  */
 #define EXPECT_REFUSED_BY_EACH(p, s, last, phrase) \
 	expect_refused_by_each_at(__LINE__, p, s, last, phrase)
@@ -527,7 +529,7 @@ START_TEST(row_too_weak)
 	session_tls12_128(&s);
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
-	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required");
+	    LACK_TEXT ": TLSv1.2, TLSv1.3 or higher required");
 	EXPECT_ONLY(p, &d, 1, FAIL_TOO_WEAK, tf);
 	ck_assert_str_eq(d.failures[0].detail,
 	    "TLSv1.2, TLSv1.3 or higher required");
@@ -536,14 +538,14 @@ START_TEST(row_too_weak)
 	session_client(&s, "198.51.100.10");
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
-	    "Encryption too weak: 128 bits, 256 or more required");
+	    LACK_TEXT ": 128 bits, 256 or more required");
 	EXPECT_ONLY(p, &d, 2, FAIL_TOO_WEAK, tf);
 	EXPECT_REASON(&d, "min_bits=256");
 
 	session_client(&s, "203.0.113.10");
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
-	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required; "
+	    LACK_TEXT ": TLSv1.2, TLSv1.3 or higher required; "
 	    "128 bits, 256 or more required");
 	EXPECT_ONLY(p, &d, 3, FAIL_TOO_WEAK, tf);
 	EXPECT_REASON(&d, "min_version=TLSv1.3");
@@ -553,7 +555,7 @@ START_TEST(row_too_weak)
 	session_tls(&s, "TLSv1.3", "TLS_AES_128_GCM_SHA256", "128");
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, tf,
-	    "Encryption too weak: 128 bits, 256 or more required");
+	    LACK_TEXT ": 128 bits, 256 or more required");
 
 	/* Exactly the minimum is enough. */
 	session_tls13(&s);
@@ -595,7 +597,7 @@ START_TEST(version_order)
 			EXPECT_ACCEPT(&d);
 			continue;
 		}
-		snprintf(text, sizeof(text), "Encryption too weak: %s, "
+		snprintf(text, sizeof(text), LACK_TEXT ": %s, "
 		    "TLSv1.1 or higher required", cases[i].version);
 		EXPECT_ROW(&d, FAIL_TOO_WEAK, false, text);
 		EXPECT_ONLY(p, &d, 1, FAIL_TOO_WEAK, false);
@@ -905,6 +907,51 @@ START_TEST(cannot_evaluate_decision)
 	ck_assert_str_eq(d.text, CANNOT_TEXT);
 	session_free(&s);
 	policy_unref(p);
+}
+END_TEST
+
+/*
+ * A logged reply read back: this table's texts and 0.1.0's (530 and 550
+ * once TLS was up), each the failure it stands for, message= and all.
+ */
+START_TEST(reply_texts)
+{
+	static const struct {
+		const char *reply;
+		int failure;    /* -1: none */
+	} cases[] = {
+		{ "530 5.7.0 " NO_TLS_TEXT, FAIL_NO_TLS },
+		{ "451 4.7.0 " NO_TLS_TEXT " see https://example.org/tls",
+		    FAIL_NO_TLS },
+		{ "554 5.7.0 " LACK_TEXT ": TLSv1.2, TLSv1.3 or higher required",
+		    FAIL_TOO_WEAK },
+		{ "554 5.7.0 " NO_CERT_TEXT, FAIL_NO_CERT },
+		{ "451 4.7.0 " NO_CERT_TEXT " (policy A)", FAIL_NO_CERT },
+		{ "554 5.7.1 " NOT_AUTH_TEXT, FAIL_NOT_AUTHORIZED },
+		{ "451 4.3.5 " CANNOT_TEXT, FAIL_CANNOT_EVALUATE },
+		{ "530 5.7.0 Encryption too weak: 128 bits, 256 or more "
+		    "required", FAIL_TOO_WEAK },
+		{ "530 5.7.0 Client certificate required", FAIL_NO_CERT },
+		{ "550 5.7.1 Client certificate not authorized",
+		    FAIL_NOT_AUTHORIZED },
+		{ "451 4.7.1 Client certificate not authorized (x)",
+		    FAIL_NOT_AUTHORIZED },
+		{ "550 5.7.1 Client certificate not authorizedx", -1 },
+		{ "554 5.7.0 Something else", -1 },
+		{ "554", -1 },
+		{ "", -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		enum failure_class got;
+		bool found = reply_failure(cases[i].reply, &got);
+
+		ck_assert_msg(found == (cases[i].failure >= 0), "\"%s\": %s",
+		    cases[i].reply, found ? "read" : "not read");
+		if (found)
+			ck_assert_msg((int)got == cases[i].failure,
+			    "\"%s\" is %s", cases[i].reply, class_name(got));
+	}
 }
 END_TEST
 
@@ -2116,7 +2163,7 @@ START_TEST(reject_beats_tempfail)
 	session_tls12_128(&s);
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, false,
-	    "Encryption too weak: 128 bits, 256 or more required");
+	    LACK_TEXT ": 128 bits, 256 or more required");
 	ck_assert_uint_eq(d.failure_count, 2);
 	ck_assert_uint_eq(d.primary, 1);
 	EXPECT_FAILURE(p, &d, 0, 1, FAIL_NO_CERT, true, false);
@@ -2134,7 +2181,7 @@ START_TEST(reject_beats_tempfail)
 	s.f.listener = "mx";
 	decide(r, &s, STAGE_MAIL, &d);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, false,
-	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required");
+	    LACK_TEXT ": TLSv1.2, TLSv1.3 or higher required");
 	ck_assert_uint_eq(d.failure_count, 2);
 	ck_assert_uint_eq(d.primary, 1);
 	EXPECT_FAILURE(r, &d, 0, 1, FAIL_CANNOT_EVALUATE, true, false);
@@ -2184,7 +2231,7 @@ START_TEST(two_tempfails)
 	decide(p, &s, STAGE_MAIL, &d);
 	ck_assert_int_eq(d.verdict, VERDICT_TEMPFAIL);
 	ck_assert_str_eq(d.text,
-	    "Encryption too weak: TLSv1.2, TLSv1.3 or higher required");
+	    LACK_TEXT ": TLSv1.2, TLSv1.3 or higher required");
 	ck_assert_str_eq(d.code, "451");
 	ck_assert_str_eq(d.ecode, "4.7.0");
 	ck_assert_uint_eq(d.failure_count, 3);
@@ -2231,7 +2278,7 @@ START_TEST(monitor_rules)
 
 	session_client(&s, "203.0.113.129");
 	decide(p, &s, STAGE_MAIL, &d);
-	EXPECT_REPLY(&d, VERDICT_WOULD_REJECT, "550", "5.7.1", NOT_AUTH_TEXT);
+	EXPECT_REPLY(&d, VERDICT_WOULD_REJECT, "554", "5.7.1", NOT_AUTH_TEXT);
 	EXPECT_FAILURE(p, &d, 0, 4, FAIL_NOT_AUTHORIZED, false, true);
 
 	session_client(&s, "192.0.2.1");
@@ -2371,7 +2418,7 @@ START_TEST(message_appended)
 	session_tls12_128(&s);
 	session_client(&s, "198.51.100.1");
 	decide(p, &s, STAGE_MAIL, &d);
-	EXPECT_ROW(&d, FAIL_TOO_WEAK, false, "Encryption too weak: TLSv1.2, "
+	EXPECT_ROW(&d, FAIL_TOO_WEAK, false, LACK_TEXT ": TLSv1.2, "
 	    "TLSv1.3 or higher required upgrade: https://x.example/tls");
 
 	/* The message of a failure that does not give the reply is not
@@ -2397,7 +2444,7 @@ START_TEST(message_appended)
 	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.org");
 	session_tls(&s, "SSLv3", "RC4-MD5", "40");
 	decide(q, &s, STAGE_MAIL, &d);
-	snprintf(want_text, sizeof(want_text), "Encryption too weak: SSLv3, "
+	snprintf(want_text, sizeof(want_text), LACK_TEXT ": SSLv3, "
 	    "TLSv1.3 or higher required; 40 bits, 256 or more required %s",
 	    big);
 	EXPECT_ROW(&d, FAIL_TOO_WEAK, false, want_text);
@@ -2875,6 +2922,7 @@ evaluate_suite(void)
 	tcase_add_loop_test(tc, row_cannot_evaluate, 0, 2);
 	tcase_add_test(tc, cannot_evaluate_decision);
 	tcase_add_test(tc, names);
+	tcase_add_test(tc, reply_texts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("identity");

@@ -701,6 +701,71 @@ START_TEST(test_no_warning_reachable)
 }
 END_TEST
 
+/*
+ * RFC 3207 section 4: a policy that makes STARTTLS mandatory for every
+ * client on every listener is warned about, at the rule that does it;
+ * one that leaves any client or listener a way in is not.
+ */
+START_TEST(test_warning_public_mx)
+{
+	static const struct {
+		const char *policy;
+		const char *position;   /* NULL: no warning */
+	} cases[] = {
+		{ "default encrypt\n", ":1:1: " },
+		{ "default verify action=tempfail\n", ":1:1: " },
+		{ "# a comment\ndefault encrypt min_version=TLSv1.2\n"
+		    "sender <> none\nrecipient postmaster@example.org none\n",
+		    ":2:1: " },
+		/* Client-level rules that enforce TLS too leave no way in. */
+		{ "default encrypt\nclient 192.0.2.0/24 verify\n"
+		    "listener submission verify\n", ":1:1: " },
+		{ "default none\nclient 0.0.0.0/0 encrypt\n"
+		    "client ::/0 verify\n", ":2:1: " },
+		{ "client ::/0 encrypt\nclient 0.0.0.0/0 encrypt\n"
+		    "client 192.0.2.0/24 verify\n", ":2:1: " },
+		/* Scoped. */
+		{ "default none\n", NULL },
+		{ "default encrypt mode=monitor\n", NULL },
+		{ "default encrypt\nlistener mx none\n", NULL },
+		{ "default encrypt\nclient 192.0.2.0/24 none\n", NULL },
+		{ "default encrypt\nclient-host .partner.example none\n", NULL },
+		{ "default none\nlistener submission encrypt\n", NULL },
+		{ "default none\nclient 0.0.0.0/0 encrypt\n", NULL },
+		{ "client 0.0.0.0/0 encrypt\nclient ::/0 encrypt\n"
+		    "client 192.0.2.1 none\n", NULL },
+		{ "default none\nsender .example.net encrypt\n"
+		    "recipient example.org encrypt\n", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct policy *p;
+
+		diag_list_free(&diags);
+		diag_list_init(&diags);
+		p = load(cases[i].policy);
+		ck_assert_ptr_nonnull(p);
+		if (cases[i].position == NULL) {
+			ck_assert_msg(diags.warnings == 0, "%s: %s",
+			    cases[i].policy, diags.count > 0 ? diag_text(0) :
+			    "");
+		} else {
+			char want[64];
+
+			snprintf(want, sizeof(want), NAME "%swarning: RFC 3207 "
+			    "section 4: ", cases[i].position);
+			ck_assert_msg(diags.warnings == 1, "%s: %zu warnings",
+			    cases[i].policy, diags.warnings);
+			ck_assert_msg(strncmp(diag_text(0), want, strlen(want))
+			    == 0, "%s: %s", cases[i].policy, diag_text(0));
+			ck_assert_ptr_nonnull(strstr(diag_text(0), "scope it by "
+			    "listener"));
+		}
+		policy_unref(p);
+	}
+}
+END_TEST
+
 START_TEST(test_warning_none_attributes)
 {
 	struct policy *p = load("client 192.0.2.7 none action=tempfail\n");
@@ -1104,6 +1169,7 @@ parser_suite(void)
 	tcase_add_test(warnings, test_warning_shadowed_client);
 	tcase_add_test(warnings, test_warning_mapped_only_client);
 	tcase_add_test(warnings, test_no_warning_reachable);
+	tcase_add_test(warnings, test_warning_public_mx);
 	tcase_add_test(warnings, test_warning_none_attributes);
 	tcase_add_test(warnings, test_warning_unpinned_subject_cn);
 	tcase_add_test(warnings, test_warning_postfix_attributes);

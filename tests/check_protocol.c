@@ -46,9 +46,11 @@
 #define AUDIT_LINE_LIMIT (AUDIT_LINE_MAX - 1)
 
 #define NO_STARTTLS "Must issue a STARTTLS command first"
-#define TOO_WEAK "Encryption too weak: "
-#define CERT_REQUIRED "Client certificate required"
-#define NOT_AUTHORIZED "Client certificate not authorized"
+/* RFC 3207 section 4.1: once TLS is up, 554 for too little security. */
+#define LACK_OF_SECURITY "Command refused due to lack of security"
+#define TOO_WEAK LACK_OF_SECURITY ": "
+#define CERT_REQUIRED LACK_OF_SECURITY ": client certificate required"
+#define NOT_AUTHORIZED LACK_OF_SECURITY ": client certificate not authorized"
 #define CANNOT_EVALUATE "TLS policy cannot be evaluated"
 
 /* A 32-byte fingerprint that no real certificate in these tests has. */
@@ -888,18 +890,18 @@ static const struct row rows[] = {
 	{ "192.0.2.1", false, "TLSv1.3", "256", NULL, "continue" },
 	{ "192.0.2.1", true, "TLSv1.3", "256", NULL, "continue" },
 	/* Too weak. */
-	{ "192.0.2.3", false, "TLSv1.2", "128", NULL, "530 5.7.0 " TOO_WEAK
+	{ "192.0.2.3", false, "TLSv1.2", "128", NULL, "554 5.7.0 " TOO_WEAK
 	    "TLSv1.2, TLSv1.3 or higher required; 128 bits, 256 or more "
 	    "required" },
-	{ "192.0.2.3", true, "TLSv1.3", "128", NULL, "530 5.7.0 " TOO_WEAK
+	{ "192.0.2.3", true, "TLSv1.3", "128", NULL, "554 5.7.0 " TOO_WEAK
 	    "128 bits, 256 or more required" },
 	{ "192.0.2.4", false, "TLSv1.2", "256", NULL, "451 4.7.0 " TOO_WEAK
 	    "TLSv1.2, TLSv1.3 or higher required" },
 	{ "192.0.2.3", true, "TLSv1.3", "256", NULL, "continue" },
 	/* No verified client certificate. */
-	{ "192.0.2.5", false, "TLSv1.3", "256", NULL, "530 5.7.0 "
+	{ "192.0.2.5", false, "TLSv1.3", "256", NULL, "554 5.7.0 "
 	    CERT_REQUIRED },
-	{ "192.0.2.5", true, "TLSv1.3", "256", NULL, "530 5.7.0 "
+	{ "192.0.2.5", true, "TLSv1.3", "256", NULL, "554 5.7.0 "
 	    CERT_REQUIRED },
 	{ "192.0.2.6", true, "TLSv1.3", "256", NULL, "451 4.7.0 "
 	    CERT_REQUIRED },
@@ -909,9 +911,9 @@ static const struct row rows[] = {
 	    "continue" },
 	/* Identity does not match. */
 	{ "192.0.2.7", false, "TLSv1.3", "256", "other.partner.example",
-	    "550 5.7.1 " NOT_AUTHORIZED },
+	    "554 5.7.1 " NOT_AUTHORIZED },
 	{ "192.0.2.7", true, "TLSv1.3", "256", "other.partner.example",
-	    "550 5.7.1 " NOT_AUTHORIZED },
+	    "554 5.7.1 " NOT_AUTHORIZED },
 	{ "192.0.2.8", false, "TLSv1.3", "256", "other.partner.example",
 	    "451 4.7.1 " NOT_AUTHORIZED },
 	{ "192.0.2.7", false, "TLSv1.3", "256", "client.partner.example",
@@ -922,7 +924,7 @@ static const struct row rows[] = {
 	{ "192.0.2.9", false, "TLSv1.3", "256", "client.partner.example",
 	    "451 4.3.5 " CANNOT_EVALUATE },
 	{ "192.0.2.9", true, "TLSv1.3", "256", "client.partner.example",
-	    "550 5.7.1 " NOT_AUTHORIZED },
+	    "554 5.7.1 " NOT_AUTHORIZED },
 };
 
 START_TEST(test_reply_rows)
@@ -1005,7 +1007,7 @@ START_TEST(test_audit_line)
 	    "/O=Partner+20Inc/CN=other.partner.example",
 	    "other.partner.example", FP_OTHER);
 	one_mail(&d, "192.0.2.7", &m, reply, sizeof(reply));
-	ck_assert_str_eq(reply, "550 5.7.1 " NOT_AUTHORIZED);
+	ck_assert_str_eq(reply, "554 5.7.1 " NOT_AUTHORIZED);
 	line = EXPECT_LOG(&d, "5C1a9xQ2: reject");
 	if (asprintf(&want, "5C1a9xQ2: reject stage=mail "
 	    "client=client.example.net[192.0.2.7] host_verified=unknown "
@@ -1018,7 +1020,7 @@ START_TEST(test_audit_line)
 	    "require=\"verify subject_cn=client.partner.example "
 	    "issuer_cn=\\\"tlsgate Test CA\\\"\" reason=\"subject CN "
 	    "\\\"other.partner.example\\\" is not one the rule allows\" "
-	    "reply=\"550 5.7.1 " NOT_AUTHORIZED "\"", d.policy) < 0)
+	    "reply=\"554 5.7.1 " NOT_AUTHORIZED "\"", d.policy) < 0)
 		ck_abort();
 	ck_assert_str_eq(line, want);
 	free(want);
@@ -1140,7 +1142,7 @@ START_TEST(test_accept_at_mail)
 	session_mail(c, &m, "<a@sender.example>", &r);
 	ck_assert_str_eq(mc_reply_text(&r), "continue");
 	session_rcpt(c, "<x@secure.example>", &r);
-	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " CERT_REQUIRED);
+	ck_assert_str_eq(mc_reply_text(&r), "554 5.7.0 " CERT_REQUIRED);
 	ck_assert_int_eq(mc_quit(c), 0);
 	mc_negotiated_free(&neg);
 	daemon_stop(&d);
@@ -1564,7 +1566,7 @@ statistics_sessions(struct daemon *d)
 	session_mail(c, &tls13, "<a@sender.example>", &r);
 	ck_assert_str_eq(mc_reply_text(&r), "continue");
 	session_rcpt(c, "<x@secure.example>", &r);
-	ck_assert_str_eq(mc_reply_text(&r), "530 5.7.0 " CERT_REQUIRED);
+	ck_assert_str_eq(mc_reply_text(&r), "554 5.7.0 " CERT_REQUIRED);
 	session_rcpt(c, "<y@secure.example>", &r);
 	ck_assert_str_eq(mc_reply_text(&r), "continue");
 	ck_assert_int_eq(mc_quit(c), 0);
@@ -1879,8 +1881,8 @@ expect_clean_audit_line(struct daemon *d, const char *prefix)
 #define KB10 10240
 
 #define CANNOT "451 4.3.5 " CANNOT_EVALUATE
-#define NOT_AUTH "550 5.7.1 " NOT_AUTHORIZED
-#define CERT_REQ "530 5.7.0 " CERT_REQUIRED
+#define NOT_AUTH "554 5.7.1 " NOT_AUTHORIZED
+#define CERT_REQ "554 5.7.0 " CERT_REQUIRED
 
 struct hostile_case {
 	const char *client;
@@ -3414,7 +3416,7 @@ END_TEST
 
 #define REJECT_PLAIN "530 5.7.0 " NO_STARTTLS
 #define TEMPFAIL_PLAIN "451 4.7.0 " NO_STARTTLS
-#define TOO_WEAK_FOR_13 "530 5.7.0 " TOO_WEAK \
+#define TOO_WEAK_FOR_13 "554 5.7.0 " TOO_WEAK \
     "TLSv1.2, TLSv1.3 or higher required"
 
 /* How an audit line is written into the log file the replay reads. */

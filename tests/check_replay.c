@@ -510,7 +510,10 @@ accepted(const struct decision *d)
 	return d->verdict != VERDICT_REJECT && d->verdict != VERDICT_TEMPFAIL;
 }
 
-/* What the MTA would see differ: accepted or not, or the reply's codes. */
+/*
+ * What the MTA would see differ: accepted or not, refused another way, or
+ * refused for another reason.
+ */
 static bool
 differs(const struct decision *was, const struct decision *now)
 {
@@ -519,8 +522,8 @@ differs(const struct decision *was, const struct decision *now)
 	if (accepted(was))
 		return false;
 	return was->verdict != now->verdict ||
-	    strcmp(was->code, now->code) != 0 ||
-	    strcmp(was->ecode, now->ecode) != 0;
+	    was->failures[was->primary].failure !=
+	    now->failures[now->primary].failure;
 }
 
 struct expected {
@@ -757,7 +760,8 @@ START_TEST(test_replay_summary)
 	    "require=verify reason=\"no verified client certificate "
 	    "(Postfix needs smtpd_tls_ask_ccert = yes and the client's CA "
 	    "in smtpd_tls_CAfile)\" "
-	    "reply=\"451 4.7.0 Client certificate required\"\n"
+	    "reply=\"451 4.7.0 Command refused due to lack of security: "
+	    "client certificate required\"\n"
 	    "replayed against POLICY (3 rules)\n"
 	    "lines read: 9\n"
 	    "  other programs: 1\n"
@@ -834,6 +838,63 @@ START_TEST(test_replay_summary)
 }
 END_TEST
 
+/*
+ * Lines that 0.1.0 wrote, before RFC 3207's 554: a refusal for the same
+ * reason is the same decision, whatever its code was then; one for
+ * another reason is a change.
+ */
+START_TEST(test_replay_reads_earlier_replies)
+{
+#define EARLIER(id, client, tls, reply) SYSLOG_PREFIX id ": reject " \
+	"stage=mail client=c.example[" client "] listener=mx " \
+	"sender=<a@example.net> " tls " rule=/old/policy:1 require=x " \
+	"reason=x reply=\"" reply "\"\n"
+#define LOGGED_TLS12 "tls=TLSv1.2 cipher=ECDHE-RSA-AES128-GCM-SHA256 bits=128"
+	static const char log[] =
+	    EARLIER("Q1", "192.0.2.1", LOGGED_TLS12, "530 5.7.0 Encryption too weak: "
+	    "TLSv1.2, TLSv1.3 or higher required")
+	    EARLIER("Q2", "192.0.2.2", LOGGED_TLS12,
+	    "530 5.7.0 Client certificate required")
+	    EARLIER("Q3", "192.0.2.3", LOGGED_TLS12 " subject_cn=other.example "
+	    "issuer_cn=CA", "550 5.7.1 Client certificate not authorized")
+	    EARLIER("Q4", "192.0.2.4", "tls=none",
+	    "530 5.7.0 Must issue a STARTTLS command first")
+	    /* Then too weak, now no certificate: a change. */
+	    EARLIER("Q5", "192.0.2.2", LOGGED_TLS12, "530 5.7.0 Encryption too weak: "
+	    "TLSv1.2, TLSv1.3 or higher required");
+	char *dir = tu_tempdir();
+	char *path = tu_write_file(dir, "candidate",
+	    "client 192.0.2.1 encrypt min_version=TLSv1.3\n"
+	    "client 192.0.2.2 verify\n"
+	    "client 192.0.2.3 verify subject_cn=client.example\n"
+	    "client 192.0.2.4 encrypt\n");
+	struct policy_options opts;
+	struct diag_list diags;
+	struct policy *p;
+	char *summary, *errors;
+
+	policy_options_init(&opts);
+	diag_list_init(&diags);
+	p = policy_load_file(path, &opts, &diags);
+	ck_assert_ptr_nonnull(p);
+	summary = run_replay(p, log, false, &errors);
+	ck_assert_str_eq(errors, "");
+	ck_assert_uint_eq(summary_count(summary, "sessions (MAIL): "), 5);
+	ck_assert_msg(summary_count(summary, "decisions that would change: ")
+	    == 1 && summary_count(summary, "other reply code: ") == 1,
+	    "%s", summary);
+	free(summary);
+	free(errors);
+	policy_unref(p);
+	diag_list_free(&diags);
+	free(path);
+	tu_remove_tree(dir);
+	free(dir);
+#undef EARLIER
+#undef LOGGED_TLS12
+}
+END_TEST
+
 static Suite *
 replay_suite(void)
 {
@@ -849,6 +910,7 @@ replay_suite(void)
 	tc = tcase_create("replay");
 	tcase_add_test(tc, test_replay_reproduces_and_predicts);
 	tcase_add_test(tc, test_replay_summary);
+	tcase_add_test(tc, test_replay_reads_earlier_replies);
 	suite_add_tcase(s, tc);
 	return s;
 }

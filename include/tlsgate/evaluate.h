@@ -34,9 +34,12 @@ enum verdict {
 /* What a failed rule lacked; each maps to one row of the reply table. */
 enum failure_class {
 	FAIL_NO_TLS,            /* 530 5.7.0 Must issue a STARTTLS command first */
-	FAIL_TOO_WEAK,          /* 530 5.7.0 Encryption too weak: DETAIL */
-	FAIL_NO_CERT,           /* 530 5.7.0 Client certificate required */
-	FAIL_NOT_AUTHORIZED,    /* 550 5.7.1 Client certificate not authorized */
+	/* 554 5.7.0 Command refused due to lack of security: DETAIL */
+	FAIL_TOO_WEAK,
+	/* 554 5.7.0 Command refused ...: client certificate required */
+	FAIL_NO_CERT,
+	/* 554 5.7.1 Command refused ...: client certificate not authorized */
+	FAIL_NOT_AUTHORIZED,
 	FAIL_CANNOT_EVALUATE,   /* 451 4.3.5 TLS policy cannot be evaluated */
 };
 
@@ -94,5 +97,13 @@ const char *stage_name(enum policy_stage stage);    /* "mail", "rcpt" */
 
 /* The log's reason text of the primary failure, or "" for an accept. */
 const char *decision_reason(const struct decision *d);
+
+/*
+ * The failure a logged reply ("CODE ECODE TEXT") stands for, by its text:
+ * this version's, or 0.1.0's, whose refusals once TLS was up were 530 and
+ * 550 ("Encryption too weak", "Client certificate required", "Client
+ * certificate not authorized"); false for a reply of neither.
+ */
+bool reply_failure(const char *reply, enum failure_class *failure);
 
 #endif

@@ -17,19 +17,15 @@
 
 POLICY_FILE_NAME='tlsgate/policy'
 
+# RFC 3207: 530 before STARTTLS (section 4), 554 once TLS is up but the
+# security is not enough (section 4.1).  Both MTAs pass these as they are:
+# Sendmail puts "<address>... " before its own 450, 550 and 553 replies
+# only (err.c), none of which tlsgate sends.
 m_no_starttls='530 5.7.0 Must issue a STARTTLS command first'
-m_cert_required='530 5.7.0 Client certificate required'
-m_not_authorized='550 5.7.1 Client certificate not authorized'
-# What the client sees at MAIL: Sendmail puts the address in front of the
-# text of every 550 reply (err.c), and a milter cannot stop it; tlsgate's
-# own reply (in the log) is the same under both MTAs.
-mail_not_authorized() {
-	if [ "$MTA_NAME" = sendmail ]; then
-		echo '550 5.7.1 <sender@client.example>... Client certificate not authorized'
-	else
-		echo "$m_not_authorized"
-	fi
-}
+m_lack='Command refused due to lack of security'
+m_too_weak="554 5.7.0 $m_lack: TLSv1.2, TLSv1.3 or higher required"
+m_cert_required="554 5.7.0 $m_lack: client certificate required"
+m_not_authorized="554 5.7.1 $m_lack: client certificate not authorized"
 m_cannot_evaluate='451 4.3.5 TLS policy cannot be evaluated'
 
 # What the MTA answers when all is well.
@@ -97,7 +93,7 @@ case_subject_cn_mismatch() {
 	tlsgate_use 'default verify subject_cn=other.partner.example issuer_cn="tlsgate Test CA"' ||
 		return 1
 	swaks_tls client
-	expect_reply mail "$(mail_not_authorized)"
+	expect_reply mail "$m_not_authorized"
 	expect_no_reply message
 	expect_log "reject stage=mail" "client.partner.example" "$(rule 1)" \
 		"reply=\"$m_not_authorized\""
@@ -111,12 +107,11 @@ case_selfsigned_verify() {
 }
 
 case_min_version() {
-	local want='530 5.7.0 Encryption too weak: TLSv1.2, TLSv1.3 or higher required'
 	tlsgate_use 'default encrypt min_version=TLSv1.3' || return 1
 	swaks_tls - --tls-protocol tlsv1_2
-	expect_reply mail "$want"
+	expect_reply mail "$m_too_weak"
 	expect_log "reject stage=mail" "tls=TLSv1.2" "$(rule 1)" \
-		"reply=\"$want\""
+		"reply=\"$m_too_weak\""
 	# The same policy lets TLSv1.3 through.
 	swaks_tls -
 	expect_accepted
@@ -172,6 +167,44 @@ sender bank.example encrypt' 'RecipientDelimiter +' || return 1
 	expect_accepted
 }
 
+# The tempfail row of each reply (action=tempfail): 451 and the text.
+case_tempfail_replies() {
+	local want
+	tlsgate_use 'default encrypt action=tempfail' || return 1
+	swaks_run
+	want="451 4.7.0 Must issue a STARTTLS command first"
+	expect_reply mail "$want"
+	expect_log "tempfail stage=mail" "tls=none" "$(rule 1)" "reply=\"$want\""
+
+	tlsgate_use 'default encrypt min_version=TLSv1.3 action=tempfail' || return 1
+	swaks_tls - --tls-protocol tlsv1_2
+	want="451 4.7.0 $m_lack: TLSv1.2, TLSv1.3 or higher required"
+	expect_reply mail "$want"
+	expect_log "tempfail stage=mail" "tls=TLSv1.2" "$(rule 1)" "reply=\"$want\""
+
+	tlsgate_use 'default verify action=tempfail' || return 1
+	swaks_tls -
+	want="451 4.7.0 $m_lack: client certificate required"
+	expect_reply mail "$want"
+	expect_log "tempfail stage=mail" "$(rule 1)" "reply=\"$want\""
+
+	tlsgate_use 'default verify subject_cn=other.partner.example issuer_cn="tlsgate Test CA" action=tempfail' ||
+		return 1
+	swaks_tls client
+	want="451 4.7.1 $m_lack: client certificate not authorized"
+	expect_reply mail "$want"
+	expect_log "tempfail stage=mail" "$(rule 1)" "reply=\"$want\""
+}
+
+# Monitored, 554 is what the log says would have been sent.
+case_monitor_lack_of_security() {
+	tlsgate_use 'default verify mode=monitor' || return 1
+	swaks_tls -
+	expect_accepted
+	expect_log "would-reject stage=mail" "tls=TLSv1.3" "$(rule 1)" \
+		"reply=\"$m_cert_required\""
+}
+
 case_monitor_mode() {
 	tlsgate_use 'default encrypt' 'Mode monitor' || return 1
 	swaks_run
@@ -195,7 +228,7 @@ case_ca_pin() {
 	expect_log "accept stage=mail" "client.partner.example"
 	# Same CN, from the other CA the MTA trusts as well.
 	swaks_tls client-ca2
-	expect_reply mail "$(mail_not_authorized)"
+	expect_reply mail "$m_not_authorized"
 	expect_log "reject stage=mail" "Other CA" "$(rule 1)" \
 		"reply=\"$m_not_authorized\""
 }
@@ -206,7 +239,7 @@ case_cert_pin() {
 	expect_accepted
 	expect_log "accept stage=mail" "client.partner.example"
 	swaks_tls client-other
-	expect_reply mail "$(mail_not_authorized)"
+	expect_reply mail "$m_not_authorized"
 	expect_log "reject stage=mail" "other.partner.example" "$(rule 1)" \
 		"reply=\"$m_not_authorized\""
 }
@@ -223,7 +256,7 @@ case_subject_rule() {
 		expect_accepted
 		expect_log "accept stage=mail" "client.partner.example"
 		swaks_tls client-other
-		expect_reply mail "$(mail_not_authorized)"
+		expect_reply mail "$m_not_authorized"
 		expect_log "reject stage=mail" "$(rule 1)" \
 			"reply=\"$m_not_authorized\""
 	else
@@ -246,7 +279,7 @@ case_fingerprint_rule() {
 		expect_log "accept stage=mail" "$fp"
 		# Same CN, trusted by the MTA too, another certificate.
 		swaks_tls client-ca2
-		expect_reply mail "$(mail_not_authorized)"
+		expect_reply mail "$m_not_authorized"
 		expect_log "reject stage=mail" "$(rule 1)" \
 			"$(pki_fingerprint client-ca2 sha256)" \
 			"reply=\"$m_not_authorized\""
