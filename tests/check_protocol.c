@@ -2356,7 +2356,7 @@ START_TEST(test_background_userid)
 
 	/* The unprivileged user must be able to read what it reloads. */
 	ck_assert_int_eq(chmod(dir, 0755), 0);
-	free(tu_write_file(dir, "policy", "default encrypt\n"));
+	free(tu_write_file(dir, "policy", "client 192.0.2.0/24 encrypt\n"));
 	if (asprintf(&sock, "%s/tlsgate.sock", dir) < 0 ||
 	    asprintf(&pid_path, "%s/tlsgate.pid", dir) < 0 ||
 	    asprintf(&conf, "PolicyFile policy\nSocket unix:%s\n"
@@ -2697,6 +2697,54 @@ START_TEST(test_query_unreported_facts)
 	free(conf);
 	tu_remove_tree(dir);
 	free(dir);
+}
+END_TEST
+
+/*
+ * RFC 3207 section 4: a policy that makes STARTTLS mandatory for every
+ * client on every listener is warned about at start and at each reload
+ * that brings it; a scoped one is not, and -n says the same.
+ */
+START_TEST(test_public_mx_warning)
+{
+	static const char unscoped[] = "default encrypt\n"
+	    "sender .sender.example verify\n";
+	static const char scoped[] = "default encrypt\nlistener mx none\n";
+	const char *check[] = { "-n", "-c", NULL, NULL };
+	struct daemon d;
+	char *line, *out;
+
+	daemon_start(&d, unscoped, NULL);
+	line = EXPECT_LOG(&d, "policy:1:1: warning: RFC 3207 section 4: this "
+	    "default rule makes STARTTLS mandatory for every client on every "
+	    "listener");
+	ck_assert_ptr_nonnull(strstr(line, "scope it by listener (listener "
+	    "submission encrypt"));
+	free(line);
+	check[2] = d.config;
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "policy:1:1: warning: RFC 3207 "
+	    "section 4: "));
+	free(out);
+
+	write_policy(&d, scoped);
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	line = EXPECT_LOG(&d, "reloaded policy");
+	ck_assert_ptr_nonnull(strstr(line, ", 0 warnings"));
+	free(line);
+	ck_assert_int_eq(run_binary(check, NULL, &out), 0);
+	ck_assert_ptr_null(strstr(out, "RFC 3207"));
+	free(out);
+
+	write_policy(&d, unscoped);
+	log_drain(&d);
+	kill(d.pid, SIGUSR1);
+	free(EXPECT_LOG(&d, "policy:1:1: warning: RFC 3207 section 4: "));
+	line = EXPECT_LOG(&d, "reloaded policy");
+	ck_assert_ptr_nonnull(strstr(line, ", 1 warning"));
+	free(line);
+	daemon_stop(&d);
 }
 END_TEST
 
@@ -3356,7 +3404,7 @@ START_TEST(test_root_without_user_id)
 	const char *check[] = { "-n", "-c", NULL, NULL };
 	const char *query[] = { "-c", NULL, "-q", "client=192.0.2.1", NULL };
 
-	free(tu_write_file(dir, "policy", "default encrypt\n"));
+	free(tu_write_file(dir, "policy", "client 192.0.2.0/24 encrypt\n"));
 	if (asprintf(&sock, "%s/tlsgate.sock", dir) < 0 ||
 	    asprintf(&want, "PolicyFile policy\nSocket unix:%s\n", sock) < 0)
 		ck_abort();
@@ -4867,7 +4915,7 @@ START_TEST(test_replay_group_limit)
 
 	replay_scratch_init(&s);
 	candidate = tu_write_file(s.dir, "candidate",
-	    "default encrypt\nlistener submission encrypt\n");
+	    "client 0.0.0.0/0 encrypt\nlistener submission encrypt\n");
 	daemon_start(&d, "default none\nlistener submission encrypt\n", NULL);
 	log = fopen(s.log_path, "w");
 	ck_assert_ptr_nonnull(log);
@@ -5025,6 +5073,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_monitor_mode);
 	tcase_add_test(tc, test_missing_macros);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_public_mx_warning);
 	tcase_add_test(tc, test_reload_faults);
 	tcase_add_test(tc, test_reload_in_flight);
 	tcase_add_test(tc, test_old_policy_freed_by_reload_thread);

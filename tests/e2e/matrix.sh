@@ -352,10 +352,12 @@ MATRIX_CASES=(
 	case_subject_cn_mismatch
 	case_selfsigned_verify
 	case_min_version
+	case_tempfail_replies
 	case_recipient_rule
 	case_address_forms
 	case_monitor_mode
 	case_monitor_rule
+	case_monitor_lack_of_security
 	case_ca_pin
 	case_cert_pin
 	case_subject_rule
