@@ -157,6 +157,8 @@ audit_decision(struct audit_line *a, const struct policy *p,
 
 	audit_begin(a, s->queue_id, verdict_name(d->verdict));
 	audit_field(a, "stage", stage_name(stage));
+	if (s->interface != NULL)
+		audit_field(a, "interface", s->interface);
 	audit_fieldf(a, "client", "%s[%s]", name,
 	    s->client_addr != NULL ? s->client_addr : "");
 	/*

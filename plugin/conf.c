@@ -320,6 +320,50 @@ set_socket(struct config_loader *ld, const char *value)
 	return replace_string(&ld->cfg->socket, value) ? NULL : out_of_memory;
 }
 
+static const char *
+set_policy_socket(struct config_loader *ld, const char *value)
+{
+	const char *problem = config_check_socket(value);
+
+	if (problem != NULL)
+		return problem;
+	return replace_string(&ld->cfg->policy_socket, value) ? NULL :
+	    out_of_memory;
+}
+
+/* Whole seconds, 1 to a day. */
+static const char *
+parse_seconds(const char *value, unsigned *out)
+{
+	unsigned long n = 0;
+
+	if (*value == '\0')
+		return "expected a number of seconds, 1 to 86400";
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return "expected a number of seconds, 1 to 86400";
+		n = n * 10 + (unsigned long)(*p - '0');
+		if (n > 86400)
+			return "expected a number of seconds, 1 to 86400";
+	}
+	if (n == 0)
+		return "expected a number of seconds, 1 to 86400";
+	*out = (unsigned)n;
+	return NULL;
+}
+
+static const char *
+set_policy_timeout(struct config_loader *ld, const char *value)
+{
+	return parse_seconds(value, &ld->cfg->policy_timeout);
+}
+
+static const char *
+set_policy_idle_timeout(struct config_loader *ld, const char *value)
+{
+	return parse_seconds(value, &ld->cfg->policy_idle_timeout);
+}
+
 /*
  * A relative PolicyFile is taken from the config file's directory, made
  * absolute now: the daemon may change directory when it goes to the
@@ -520,6 +564,9 @@ set_recipient_delimiter(struct config_loader *ld, const char *value)
 /* Every key of tlsgate.conf(5), KEYS, as messages spell them. */
 static const struct config_key config_keys[] = {
 	{ "Socket", set_socket },
+	{ "PolicySocket", set_policy_socket },
+	{ "PolicyTimeout", set_policy_timeout },
+	{ "PolicyIdleTimeout", set_policy_idle_timeout },
 	{ "PolicyFile", set_policy_file },
 	{ "Mode", set_mode },
 	{ "DefaultAction", set_default_action },
@@ -533,6 +580,17 @@ static const struct config_key config_keys[] = {
 };
 
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* The index in config_keys of a key that is there. */
+static size_t
+key_index(const char *name)
+{
+	size_t i = 0;
+
+	while (i + 1 < CONFIG_KEY_COUNT && strcmp(config_keys[i].name, name) != 0)
+		i++;
+	return i;
+}
 
 void
 config_init(struct tlsgate_config *cfg)
@@ -550,6 +608,9 @@ config_init(struct tlsgate_config *cfg)
 	cfg->syslog_facility = LOG_MAIL;
 	cfg->umask = 007;
 	cfg->background = true;
+	/* Postfix's smtpd_policy_service_timeout; above its max_ttl (1000s). */
+	cfg->policy_timeout = 100;
+	cfg->policy_idle_timeout = 1200;
 }
 
 void
@@ -557,11 +618,12 @@ config_free(struct tlsgate_config *cfg)
 {
 	free(cfg->file);
 	free(cfg->socket);
+	free(cfg->policy_socket);
 	free(cfg->policy_file);
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->pid_file);
-	cfg->file = cfg->socket = cfg->policy_file = NULL;
+	cfg->file = cfg->socket = cfg->policy_socket = cfg->policy_file = NULL;
 	cfg->user = cfg->group = cfg->pid_file = NULL;
 }
 
@@ -757,5 +819,11 @@ config_load(struct tlsgate_config *cfg, const char *path,
 		    strerror(errno));
 	free(text);
 	fclose(fp);
+	/* A PolicySocket alone serves the policy service only. */
+	if (first_seen[key_index("PolicySocket")] != 0 &&
+	    first_seen[key_index("Socket")] == 0) {
+		free(cfg->socket);
+		cfg->socket = NULL;
+	}
 	return diags->errors == errors_before;
 }

@@ -28,6 +28,7 @@
 #include "tlsgate/log.h"
 #include "tlsgate/milter.h"
 #include "tlsgate/policy.h"
+#include "tlsgate/policyd.h"
 #include "tlsgate/query.h"
 #include "tlsgate/readable.h"
 #include "tlsgate/reload.h"
@@ -198,11 +199,25 @@ check_user_can_read(const struct tlsgate_config *cfg, struct policy *p,
 	return NULL;
 }
 
+/* "socket S", "policy socket P", or both, as the log says them. */
+static const char *
+describe_sockets(const struct tlsgate_config *cfg, char *buf, size_t size)
+{
+	if (cfg->socket != NULL && cfg->policy_socket != NULL)
+		snprintf(buf, size, "socket %s, policy socket %s", cfg->socket,
+		    cfg->policy_socket);
+	else if (cfg->socket != NULL)
+		snprintf(buf, size, "socket %s", cfg->socket);
+	else
+		snprintf(buf, size, "policy socket %s", cfg->policy_socket);
+	return buf;
+}
+
 static int
 run_check(struct policy *p, const struct tlsgate_config *cfg,
     const struct diag_list *diags)
 {
-	char summary[256];
+	char summary[256], sockets[2 * PATH_MAX];
 
 	diag_list_print(diags, stderr);
 	if (p == NULL) {
@@ -215,8 +230,9 @@ run_check(struct policy *p, const struct tlsgate_config *cfg,
 	policy_summary(p, summary, sizeof(summary));
 	printf("%s: %s, %zu warning%s\n", cfg->policy_file, summary,
 	    diags->warnings, diags->warnings == 1 ? "" : "s");
-	printf("config %s: socket %s, mode %s\n",
-	    cfg->file != NULL ? cfg->file : "(built-in defaults)", cfg->socket,
+	printf("config %s: %s, mode %s\n",
+	    cfg->file != NULL ? cfg->file : "(built-in defaults)",
+	    describe_sockets(cfg, sockets, sizeof(sockets)),
 	    cfg->mode == MODE_MONITOR ? "monitor" : "enforce");
 	if (diags->errors == 0)
 		return EXIT_SUCCESS;
@@ -606,6 +622,54 @@ stop_requested_during_start(void)
 	return sigtimedwait(&set, NULL, &now) > 0;
 }
 
+/* Whether a unix socket can be made at spec's path (inet: always). */
+static bool
+unix_socket_free(const char *spec)
+{
+	const char *path = spec != NULL ? unix_socket_path(spec) : NULL;
+	char why[PATH_MAX + 128];
+
+	if (path == NULL)
+		return true;
+	if (socket_in_use(path)) {
+		log_error("socket %s is in use by another process (another "
+		    "tlsgate?)", path);
+		return false;
+	}
+	if (socket_path_problem(path, why, sizeof(why)) != NULL) {
+		log_error("%s", why);
+		return false;
+	}
+	return true;
+}
+
+static void
+chown_socket(const char *spec, const struct identity *id)
+{
+	const char *path = spec != NULL ? unix_socket_path(spec) : NULL;
+
+	if (path != NULL && chown(path, id->uid, id->gid) != 0)
+		log_warning("chown %s: %s", path, strerror(errno));
+}
+
+/*
+ * Without the milter, no libmilter signal thread takes the stop signals:
+ * wait for one here.
+ */
+static void
+wait_for_stop(void)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	while (sigwait(&set, &sig) != 0)
+		continue;
+}
+
 /* Takes over p: it belongs to the snapshot holder from here on. */
 static int
 run_filter(struct tlsgate_config *cfg, struct policy *p,
@@ -619,26 +683,24 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	static struct snapshot_holder holder;
 	struct reloader reloader = { .holder = &holder };
 	struct identity id = { 0, 0, NULL };
-	const char *path = unix_socket_path(cfg->socket);
+	const struct policyd_options policyd_opts = {
+		.socket = cfg->policy_socket,
+		.timeout = cfg->policy_timeout,
+		.idle_timeout = cfg->policy_idle_timeout,
+	};
+	struct policyd *policyd = NULL;
 	int ready_fd = -1;
 	int status = EXIT_FAILURE;
-	char summary[256], why[PATH_MAX + 128];
+	char summary[256], sockets[2 * PATH_MAX], why[PATH_MAX + 128];
 	bool switch_user = false;
 
 	snapshot_init(&holder, p);
 	if (cfg->user != NULL && (!lookup_identity(cfg, &id) ||
 	    !identity_reachable(&id, &switch_user)))
 		goto out;
-	if (path != NULL && socket_in_use(path)) {
-		log_error("socket %s is in use by another process (another "
-		    "tlsgate?)", path);
+	if (!unix_socket_free(cfg->socket) ||
+	    !unix_socket_free(cfg->policy_socket))
 		goto out;
-	}
-	if (path != NULL &&
-	    socket_path_problem(path, why, sizeof(why)) != NULL) {
-		log_error("%s", why);
-		goto out;
-	}
 	/* Checked again when it is written; here, before the socket is made. */
 	if (cfg->pid_file != NULL &&
 	    pid_file_problem(cfg->pid_file, why, sizeof(why)) != NULL) {
@@ -650,20 +712,25 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 
 	/* Every thread started from here on inherits the blocked signals. */
 	reload_block_signals();
-	if (milter_register(&holder) != 0 ||
-	    smfi_setconn(cfg->socket) != MI_SUCCESS) {
+	if (cfg->socket != NULL && (milter_register(&holder) != 0 ||
+	    smfi_setconn(cfg->socket) != MI_SUCCESS)) {
 		log_error("cannot use socket %s", cfg->socket);
 		goto out;
 	}
 	umask(cfg->umask);
 	errno = 0;
-	if (smfi_opensocket(true) != MI_SUCCESS) {
+	if (cfg->socket != NULL && smfi_opensocket(true) != MI_SUCCESS) {
 		log_error("cannot open socket %s: %s", cfg->socket,
 		    errno != 0 ? strerror(errno) : "see the messages above");
 		goto out;
 	}
-	if (switch_user && path != NULL && chown(path, id.uid, id.gid) != 0)
-		log_warning("chown %s: %s", path, strerror(errno));
+	if (cfg->policy_socket != NULL &&
+	    (policyd = policyd_open(&policyd_opts, &holder)) == NULL)
+		goto out;
+	if (switch_user) {
+		chown_socket(cfg->socket, &id);
+		chown_socket(cfg->policy_socket, &id);
+	}
 	if (cfg->pid_file != NULL &&
 	    !write_pid_file(cfg->pid_file, 0666 & ~cfg->umask))
 		goto out;
@@ -673,9 +740,12 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 	reloader.options = *opts;
 	if (reload_start(&reloader) != 0)
 		goto out;
+	if (policyd != NULL && policyd_start(policyd) != 0)
+		goto out;
 	policy_summary(p, summary, sizeof(summary));
-	log_notice("tlsgate %s starting: socket %s, policy %s: %s, mode %s, "
-	    "default action %s", PACKAGE_VERSION, cfg->socket, cfg->policy_file,
+	log_notice("tlsgate %s starting: %s, policy %s: %s, mode %s, "
+	    "default action %s", PACKAGE_VERSION,
+	    describe_sockets(cfg, sockets, sizeof(sockets)), cfg->policy_file,
 	    summary, cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
 	    cfg->default_action == ACTION_TEMPFAIL ? "tempfail" : "reject");
 	report_ready(&ready_fd, true);
@@ -684,14 +754,19 @@ run_filter(struct tlsgate_config *cfg, struct policy *p,
 		log_open(cfg->syslog_facility, cfg->log_level, false);
 	if (stop_requested_during_start())
 		status = EXIT_SUCCESS;
-	else
+	else if (cfg->socket != NULL)
 		status = smfi_main() == MI_SUCCESS ? EXIT_SUCCESS :
 		    EXIT_FAILURE;
+	else {
+		wait_for_stop();
+		status = EXIT_SUCCESS;
+	}
 	log_notice("tlsgate stopping");
 	if (cfg->pid_file != NULL)
 		unlink(cfg->pid_file);
 out:
 	report_ready(&ready_fd, false);
+	policyd_stop(policyd);
 	reload_stop(&reloader);
 	snapshot_destroy(&holder);
 	return status;

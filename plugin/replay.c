@@ -260,6 +260,15 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	m->tls_version = rec->tls.text;
 	m->cipher = rec->cipher.text;
 	m->cipher_bits = rec->bits.text;
+	/* The policy service sends the CNs as xtext, like Sendmail. */
+	if (rec->interface.text != NULL &&
+	    strcmp(rec->interface.text, "policy") == 0) {
+		m->cn_xtext = true;
+		return sendmail_macro(lm, &m->cert_subject, &rec->subject_cn,
+		    &rec->subject_cn_raw) &&
+		    sendmail_macro(lm, &m->cert_issuer, &rec->issuer_cn,
+		    &rec->issuer_cn_raw);
+	}
 	if (mta == MTA_POSTFIX) {
 		m->cert_subject = rec->subject_cn.text;
 		m->cert_issuer = rec->issuer_cn.text;
@@ -542,7 +551,8 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	struct line_macros lm;
 	struct report_pairs macros = { 0 };
 	const struct report_view report = { .lookup = report_pairs_lookup,
-		.arg = &macros };
+		.arg = &macros, .cn_xtext = rec->interface.text != NULL &&
+		    strcmp(rec->interface.text, "policy") == 0 };
 	struct facts f;
 	struct decision d;
 	char addr[64], host[AUDIT_VALUE_MAX + 4], sender[AUDIT_VALUE_MAX + 4];

@@ -135,18 +135,39 @@ has_control_character(const char *s)
 	return false;
 }
 
-/* Postfix sends the CN as plain text; nothing to decode or cross-check. */
+/*
+ * Postfix's milter sends the CN as plain text, its policy service as
+ * xtext (cn_xtext); nothing to cross-check.  A CN that is not valid xtext
+ * is kept as sent and is unusable; a decoded NUL byte, like any control
+ * character, makes it unusable too.
+ */
 static bool
-postfix_name(struct name_fact *name, const char *macro)
+postfix_name(struct name_fact *name, const char *macro, bool cn_xtext)
 {
 	name->known = true;
-	name->value = strdup(macro);
-	if (name->value == NULL)
-		return false;
-	name->value_len = strlen(macro);
-	if (*macro == '\0')
+	if (cn_xtext && xtext_decode(macro, strlen(macro), &name->value,
+	    &name->value_len)) {
+		if (memchr(name->value, '\0', name->value_len) != NULL) {
+			name->problem = "CN contains a NUL byte";
+			return true;
+		}
+	} else if (cn_xtext) {
+		name->value = strdup(macro);
+		if (name->value == NULL)
+			return false;
+		name->value_len = strlen(macro);
+		name->value_raw = true;
+		name->problem = "not valid xtext";
+		return true;
+	} else {
+		name->value = strdup(macro);
+		if (name->value == NULL)
+			return false;
+		name->value_len = strlen(macro);
+	}
+	if (name->value_len == 0)
 		name->problem = "empty CN";
-	else if (has_control_character(macro))
+	else if (has_control_character(name->value))
 		name->problem = "CN contains a control character";
 	else
 		name->usable = true;
@@ -167,9 +188,10 @@ postfix_identity(struct tls_facts *out, const struct tls_macros *m,
 		return;
 	}
 	out->verify = VERIFY_VERIFIED;
-	if (!postfix_name(&out->subject_cn, m->cert_subject))
+	if (!postfix_name(&out->subject_cn, m->cert_subject, m->cn_xtext))
 		*ok = false;
-	if (m->cert_issuer != NULL && !postfix_name(&out->issuer_cn, m->cert_issuer))
+	if (m->cert_issuer != NULL && !postfix_name(&out->issuer_cn,
+	    m->cert_issuer, m->cn_xtext))
 		*ok = false;
 }
 

@@ -17,6 +17,8 @@ struct audit_session {
 	const char *client_name;    /* as the MTA named the client, or NULL */
 	const char *client_addr;    /* the address as text, or NULL */
 	const struct facts *facts;
+	/* "policy" for the Postfix policy service; NULL for the milter. */
+	const char *interface;
 };
 
 /* Builds the line for a decision made against policy p (p may be NULL

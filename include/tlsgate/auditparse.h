@@ -36,6 +36,7 @@ struct audit_record {
 	struct audit_value client_host; /* only when it differs from the name */
 	struct audit_value host_verified;
 	struct audit_value mta;
+	struct audit_value interface;   /* "policy": Postfix's policy service */
 	struct audit_value listener;
 	struct audit_value sender;      /* "<a@b>" */
 	struct audit_value rcpt;

@@ -19,7 +19,14 @@
 
 struct tlsgate_config {
 	char *file;             /* the file read, NULL for built-in defaults */
-	char *socket;           /* "unix:/run/tlsgate/tlsgate.sock" */
+	/*
+	 * The milter's socket, "unix:/run/tlsgate/tlsgate.sock"; NULL when
+	 * only a PolicySocket is set.
+	 */
+	char *socket;
+	char *policy_socket;    /* Postfix's policy service; NULL: none */
+	unsigned policy_timeout;        /* PolicyTimeout, seconds: 100 */
+	unsigned policy_idle_timeout;   /* PolicyIdleTimeout, seconds: 1200 */
 	char *policy_file;      /* SYSCONFDIR "/tlsgate/policy" */
 	enum rule_mode mode;    /* enforce */
 	enum rule_action default_action;   /* reject */

@@ -41,6 +41,11 @@ struct tls_macros {
 	const char *verify;         /* {verify}, Sendmail */
 	const char *cert_md5;       /* {cert_md5}, Sendmail */
 	const char *cert_fp;        /* {cert_fp}, Sendmail with CertFingerprintAlgorithm */
+	/*
+	 * Postfix's CNs come xtext-encoded: its policy service's ccert_subject
+	 * and ccert_issuer, where the milter's macros are plain text.
+	 */
+	bool cn_xtext;
 };
 
 enum tls_state { TLS_STATE_UNKNOWN = 0, TLS_STATE_NONE, TLS_STATE_ACTIVE };

@@ -27,6 +27,8 @@ struct report_view {
 	void *arg;
 	/* What to say of a fact not reported; NULL: the MTA's settings. */
 	const struct unreported_hints *hints;
+	/* The CN macros are xtext (Postfix's policy service). */
+	bool cn_xtext;
 };
 
 /*
