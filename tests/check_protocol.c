@@ -37,7 +37,9 @@
 #include <unistd.h>
 
 #include "milter_client.h"
+#include "policy_client.h"
 #include "tlsgate/log.h"
+#include "tlsgate/policyreq.h"
 #include "testutil.h"
 
 #define SYSLOG_PATH "/dev/log"
@@ -64,7 +66,8 @@ static int syslog_fd = -1;      /* bound at /dev/log, or -1 */
 struct daemon {
 	pid_t pid;
 	char *dir;
-	char *socket_path;
+	char *socket_path;      /* the milter's; NULL: policy service only */
+	char *policy_socket_path;       /* NULL: no policy service */
 	char *config;
 	char *policy;
 	char *stderr_path;
@@ -372,37 +375,43 @@ listener_running(const char *spec)
 	return mc_quit(c) == 0 && answered;
 }
 
-/* Starts tlsgate -f on socket (NULL: a unix socket in a scratch dir). */
-static void
-daemon_start_on(struct daemon *d, const char *policy,
-    const char *extra_config, const char *socket)
+/*
+ * The configuration: d's sockets, LogLevel info unless the test sets its
+ * own, UserID root unless the test sets a user (tlsgate does not run as
+ * root without one), then extra_config.
+ */
+static char *
+daemon_config(const struct daemon *d, const char *milter_spec,
+    const char *extra_config)
 {
-	char *config_text;
-	pid_t parent = getpid();
+	char *text;
 
-	memset(d, 0, sizeof(*d));
-	d->dir = tu_tempdir();
-	if (socket != NULL)
-		d->socket_path = strdup(socket);
-	else if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0)
-		ck_abort();
-	/*
-	 * LogLevel info unless the test sets its own; UserID root unless the
-	 * test sets a user: tlsgate does not run as root without one.
-	 */
-	if (asprintf(&config_text, "Socket %s%s\nPolicyFile policy\n"
-	    "%s%sBackground no\n%s", socket != NULL ? "" : "unix:",
-	    d->socket_path, extra_config != NULL &&
-	    strstr(extra_config, "LogLevel") != NULL ? "" : "LogLevel info\n",
+	if (asprintf(&text, "%s%s%s%s%s%sPolicyFile policy\n%s%sBackground "
+	    "no\n%s", milter_spec != NULL ? "Socket " : "",
+	    milter_spec != NULL ? milter_spec : "",
+	    milter_spec != NULL ? "\n" : "",
+	    d->policy_socket_path != NULL ? "PolicySocket unix:" : "",
+	    d->policy_socket_path != NULL ? d->policy_socket_path : "",
+	    d->policy_socket_path != NULL ? "\n" : "",
+	    extra_config != NULL && strstr(extra_config, "LogLevel") != NULL ?
+	    "" : "LogLevel info\n",
 	    extra_config != NULL && strstr(extra_config, "UserID") != NULL ?
 	    "" : "UserID root\n", extra_config != NULL ? extra_config : "") < 0)
 		ck_abort();
+	return text;
+}
+
+/* Writes the files and starts tlsgate -f on them. */
+static void
+daemon_spawn(struct daemon *d, const char *config_text, const char *policy)
+{
+	pid_t parent = getpid();
+
 	d->config = tu_write_file(d->dir, "tlsgate.conf", config_text);
 	d->policy = tu_write_file(d->dir, "policy", policy);
 	/* A UserID user must be able to read the policy, from the start. */
 	ck_assert_int_eq(chmod(d->dir, 0755), 0);
 	d->stderr_path = tu_write_file(d->dir, "stderr", "");
-	free(config_text);
 	log_drain(d);
 
 	d->pid = fork();
@@ -426,15 +435,49 @@ daemon_start_on(struct daemon *d, const char *policy,
 			    (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 800 && !socket_ready(d->socket_path); i++) {
+}
+
+/* Waits until something listens on the unix socket at path. */
+static void
+wait_for_socket(struct daemon *d, const char *path)
+{
+	for (int i = 0; i < 800 && !socket_ready(path); i++) {
 		int status;
 
 		ck_assert_msg(waitpid(d->pid, &status, WNOHANG) == 0,
 		    "tlsgate exited at start-up");
 		usleep(25000);
 	}
-	ck_assert_msg(socket_ready(d->socket_path), "tlsgate did not listen "
-	    "on %s", d->socket_path);
+	ck_assert_msg(socket_ready(path), "tlsgate did not listen on %s",
+	    path);
+}
+
+/* Starts tlsgate -f on socket (NULL: a unix socket in a scratch dir). */
+static void
+daemon_start_on(struct daemon *d, const char *policy,
+    const char *extra_config, const char *socket)
+{
+	char *config_text;
+
+	memset(d, 0, sizeof(*d));
+	d->dir = tu_tempdir();
+	if (socket != NULL)
+		d->socket_path = strdup(socket);
+	else if (asprintf(&d->socket_path, "%s/tlsgate.sock", d->dir) < 0)
+		ck_abort();
+	if (socket == NULL) {
+		char *spec;
+
+		if (asprintf(&spec, "unix:%s", d->socket_path) < 0)
+			ck_abort();
+		config_text = daemon_config(d, spec, extra_config);
+		free(spec);
+	} else {
+		config_text = daemon_config(d, socket, extra_config);
+	}
+	daemon_spawn(d, config_text, policy);
+	free(config_text);
+	wait_for_socket(d, d->socket_path);
 	/*
 	 * The socket takes connections as soon as it is open, before
 	 * libmilter's listener runs; a stop before then makes libmilter
@@ -442,6 +485,33 @@ daemon_start_on(struct daemon *d, const char *policy,
 	 */
 	ck_assert_msg(listener_running(d->socket_path), "tlsgate did not "
 	    "answer on %s", d->socket_path);
+}
+
+/*
+ * Starts tlsgate -f as a policy service on a unix socket in a scratch
+ * dir, and as a milter too when with_milter.
+ */
+static void
+daemon_start_policy(struct daemon *d, const char *policy,
+    const char *extra_config, bool with_milter)
+{
+	char *config_text, *spec = NULL;
+
+	memset(d, 0, sizeof(*d));
+	d->dir = tu_tempdir();
+	if (asprintf(&d->policy_socket_path, "%s/policy.sock", d->dir) < 0 ||
+	    (with_milter && (asprintf(&d->socket_path, "%s/tlsgate.sock",
+	    d->dir) < 0 || asprintf(&spec, "unix:%s", d->socket_path) < 0)))
+		ck_abort();
+	config_text = daemon_config(d, spec, extra_config);
+	free(spec);
+	daemon_spawn(d, config_text, policy);
+	free(config_text);
+	wait_for_socket(d, d->policy_socket_path);
+	if (with_milter) {
+		wait_for_socket(d, d->socket_path);
+		ck_assert(listener_running(d->socket_path));
+	}
 }
 
 static void
@@ -467,7 +537,8 @@ daemon_stop(struct daemon *d)
 		for (int i = 0; i < 500 && done == 0; i++) {
 			done = waitpid(d->pid, &status, WNOHANG);
 			if (done == 0) {
-				socket_ready(d->socket_path);
+				if (d->socket_path != NULL)
+					socket_ready(d->socket_path);
 				usleep(20000);
 			}
 		}
@@ -484,6 +555,7 @@ daemon_stop(struct daemon *d)
 	tu_remove_tree(d->dir);
 	free(d->dir);
 	free(d->socket_path);
+	free(d->policy_socket_path);
 	free(d->config);
 	free(d->policy);
 	free(d->stderr_path);
@@ -2744,6 +2816,194 @@ START_TEST(test_public_mx_warning)
 	line = EXPECT_LOG(&d, "reloaded policy");
 	ck_assert_ptr_nonnull(strstr(line, ", 1 warning"));
 	free(line);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* ---- the policy service ------------------------------------------------ */
+
+#define POLICY_RCPT(addr, tls) "request=smtpd_access_policy\n" \
+	"protocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=" addr "\n" \
+	"client_name=unknown\nreverse_client_name=unknown\n" \
+	"sender=a@sender.example\nrecipient=b@example.org\ninstance=" addr \
+	"\nqueue_id=\npolicy_context=mx\nccert_subject=\nccert_issuer=\n" \
+	"ccert_fingerprint=\nccert_pubkey_fingerprint=\n" tls
+#define POLICY_PLAIN "encryption_protocol=\nencryption_cipher=\n" \
+	"encryption_keysize=0\n"
+#define POLICY_TLS13 "encryption_protocol=TLSv1.3\n" \
+	"encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\n"
+#define ACTION_NO_STARTTLS "action=530 5.7.0 " NO_STARTTLS "\n\n"
+#define ACTION_DUNNO "action=DUNNO\n\n"
+
+static int
+policy_connect(const struct daemon *d)
+{
+	int fd = pc_connect(d->policy_socket_path, 5000);
+
+	ck_assert_msg(fd >= 0, "connect %s: %s", d->policy_socket_path,
+	    strerror(errno));
+	return fd;
+}
+
+static void
+expect_policy_answer_at(int line, int fd, const char *request,
+    const char *want)
+{
+	char answer[2048];
+
+	ck_assert_msg(pc_ask(fd, request, answer, sizeof(answer)) > 0,
+	    "line %d: no answer", line);
+	ck_assert_msg(strcmp(answer, want) == 0, "line %d: got \"%s\", want "
+	    "\"%s\"", line, answer, want);
+}
+#define EXPECT_POLICY_ANSWER(fd, request, want) \
+	expect_policy_answer_at(__LINE__, fd, request, want)
+
+/*
+ * A PolicySocket alone: tlsgate serves Postfix's policy service and no
+ * milter; requests on a kept connection, pipelined too, are answered in
+ * order, and logged as the policy interface's.
+ */
+START_TEST(test_policy_service)
+{
+	struct daemon d;
+	char answer[2048], *line;
+	int fd;
+
+	daemon_start_policy(&d, "default none\nclient 192.0.2.0/24 encrypt\n",
+	    NULL, false);
+	line = EXPECT_LOG(&d, " starting: policy socket unix:");
+	free(line);
+	ck_assert_int_eq(access(d.policy_socket_path, F_OK), 0);
+	fd = policy_connect(&d);
+	EXPECT_POLICY_ANSWER(fd, POLICY_RCPT("192.0.2.1", POLICY_PLAIN),
+	    ACTION_NO_STARTTLS);
+	line = EXPECT_LOG(&d, "NOQUEUE: reject stage=mail interface=policy "
+	    "client=unknown[192.0.2.1] listener=mx");
+	ck_assert_ptr_nonnull(strstr(line, "reply=\"530 5.7.0 " NO_STARTTLS
+	    "\""));
+	free(line);
+	EXPECT_POLICY_ANSWER(fd, POLICY_RCPT("192.0.2.2", POLICY_TLS13),
+	    ACTION_DUNNO);
+	/* Two requests in one write: two answers, in order. */
+	ck_assert_int_eq(pc_send(fd, POLICY_RCPT("198.51.100.1", POLICY_PLAIN)
+	    "\n" POLICY_RCPT("192.0.2.3", POLICY_PLAIN) "\n", strlen(
+	    POLICY_RCPT("198.51.100.1", POLICY_PLAIN) "\n" POLICY_RCPT(
+	    "192.0.2.3", POLICY_PLAIN) "\n")), 0);
+	ck_assert_int_gt(pc_read_answer(fd, answer, sizeof(answer)), 0);
+	ck_assert_str_eq(answer, ACTION_DUNNO);
+	ck_assert_int_gt(pc_read_answer(fd, answer, sizeof(answer)), 0);
+	ck_assert_str_eq(answer, ACTION_NO_STARTTLS);
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Faults close that connection alone, logged at most once a minute: a
+ * line that is not name=value, a request over 16 KB, one that stalls
+ * past PolicyTimeout.  A stalled connection holds up no other, and a
+ * request sent a byte at a time is answered.
+ */
+START_TEST(test_policy_service_faults)
+{
+	static char big[POLICY_REQUEST_MAX_BYTES + 100];
+	const char *request = POLICY_RCPT("192.0.2.1", POLICY_PLAIN) "\n";
+	struct daemon d;
+	char answer[2048];
+	int good, bad, stalled;
+
+	daemon_start_policy(&d, "client 192.0.2.0/24 encrypt\n",
+	    "PolicyTimeout 2\n", false);
+	good = policy_connect(&d);
+	stalled = policy_connect(&d);
+	ck_assert_int_eq(pc_send(stalled, "protocol_state=RCPT\n", 20), 0);
+
+	bad = policy_connect(&d);
+	ck_assert_int_eq(pc_send(bad, "no equals sign\n\n", 16), 0);
+	ck_assert_int_eq(pc_read_answer(bad, answer, sizeof(answer)), 0);
+	close(bad);
+	free(EXPECT_LOG(&d, "policy service: closed a connection: a line "
+	    "that is not name=value"));
+	/* The stalled one holds up no other. */
+	EXPECT_POLICY_ANSWER(good, POLICY_RCPT("192.0.2.1", POLICY_PLAIN),
+	    ACTION_NO_STARTTLS);
+
+	bad = policy_connect(&d);
+	memset(big, 'x', sizeof(big));
+	big[0] = 'a';
+	big[1] = '=';
+	/* The server may close before it has read all of it. */
+	(void)pc_send(bad, big, sizeof(big));
+	ck_assert_int_le(pc_read_answer(bad, answer, sizeof(answer)), 0);
+	close(bad);
+
+	/* A byte at a time. */
+	for (size_t i = 0; request[i] != '\0'; i++) {
+		ck_assert_int_eq(pc_send(good, request + i, 1), 0);
+		if (i % 97 == 0)
+			usleep(1000);
+	}
+	ck_assert_int_gt(pc_read_answer(good, answer, sizeof(answer)), 0);
+	ck_assert_str_eq(answer, ACTION_NO_STARTTLS);
+
+	/* PolicyTimeout: the stalled request's connection is closed. */
+	ck_assert_int_eq(pc_read_answer(stalled, answer, sizeof(answer)), 0);
+	close(stalled);
+	/* Not logged again within the minute. */
+	ck_assert_ptr_null(log_wait(&d, "policy service: closed a connection"));
+	EXPECT_POLICY_ANSWER(good, POLICY_RCPT("192.0.2.1", POLICY_TLS13),
+	    ACTION_DUNNO);
+	close(good);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Both interfaces from one policy, reloaded for both; 200 kept
+ * connections asked in turn each get their own answer.
+ */
+START_TEST(test_policy_service_beside_milter)
+{
+	enum { CONNECTIONS = 200 };
+	static int fds[CONNECTIONS];
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], request[2048], *line;
+
+	daemon_start_policy(&d, "default none\nclient 192.0.2.0/24 encrypt\n",
+	    NULL, true);
+	line = EXPECT_LOG(&d, " starting: socket unix:");
+	ck_assert_ptr_nonnull(strstr(line, ", policy socket unix:"));
+	free(line);
+	postfix_mail(&m, NULL, NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "530 5.7.0 " NO_STARTTLS);
+	for (int i = 0; i < CONNECTIONS; i++)
+		fds[i] = policy_connect(&d);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < CONNECTIONS; i++) {
+			/* Odd connections are outside 192.0.2.0/24. */
+			snprintf(request, sizeof(request), "protocol_state=RCPT\n"
+			    "client_address=%s.%d\nclient_name=unknown\n"
+			    "sender=a@sender.example\nrecipient=b@example.org\n"
+			    "instance=%d.%d\npolicy_context=mx\n" POLICY_PLAIN,
+			    i % 2 != 0 ? "198.51.100" : "192.0.2", i % 250 + 1,
+			    round, i);
+			EXPECT_POLICY_ANSWER(fds[i], request, i % 2 != 0 ||
+			    round == 1 ? ACTION_DUNNO : ACTION_NO_STARTTLS);
+		}
+		if (round == 0) {
+			write_policy(&d, "default none\n");
+			log_drain(&d);
+			kill(d.pid, SIGUSR1);
+			free(EXPECT_LOG(&d, "reloaded policy"));
+			one_mail(&d, "192.0.2.1", &m, reply, sizeof(reply));
+			ck_assert_str_eq(reply, "continue");
+		}
+	}
+	for (int i = 0; i < CONNECTIONS; i++)
+		close(fds[i]);
 	daemon_stop(&d);
 }
 END_TEST
@@ -5108,6 +5368,9 @@ protocol_suite(void)
 	tcase_add_test(cli, test_query_option);
 	tcase_add_test(cli, test_query_decides_as_the_daemon);
 	tcase_add_test(cli, test_query_unreported_facts);
+	tcase_add_test(tc, test_policy_service);
+	tcase_add_test(tc, test_policy_service_faults);
+	tcase_add_test(tc, test_policy_service_beside_milter);
 	tcase_add_test(cli, test_startup_errors);
 	tcase_add_test(cli, test_socket_faults);
 	tcase_add_test(cli, test_pid_file_links);
