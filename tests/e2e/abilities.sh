@@ -174,7 +174,7 @@ abilities_check() {
 	echo "== $1: what the tests ask of the tools"
 	abilities_client
 	case $1 in
-	postfix) abilities_postfix ;;
+	postfix | postfix-policy) abilities_postfix ;;
 	sendmail) abilities_sendmail ;;
 	esac
 	if [ "$ABILITIES_MISSING" -gt 0 ]; then

@@ -350,7 +350,12 @@ tlsgate_write_conf() {
 	local conf=$WORKDIR/tlsgate/tlsgate.conf line
 	{
 		echo "# written by tests/e2e/lib.sh"
-		echo "Socket unix:$MILTER_SOCKET"
+		# The MTA file says which of tlsgate's interfaces it uses.
+		if [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
+			echo "PolicySocket unix:$MILTER_SOCKET"
+		else
+			echo "Socket unix:$MILTER_SOCKET"
+		fi
 		echo "PolicyFile $WORKDIR/tlsgate/policy"
 		echo "LogLevel info"
 		echo "Background no"

@@ -142,17 +142,32 @@ recipient secure.example encrypt
 sender bank.example encrypt' 'RecipientDelimiter +' || return 1
 	swaks_run --to '"ceo"@example.com,@relay.example:ceo@example.com,ceo@example.com.,ceo+ext@example.com,secure.example!x,user@dest.example'
 	expect_mail_ok
-	expect_reply 'rcpt:"ceo"@example.com' "$m_no_starttls"
-	expect_reply rcpt:@relay.example:ceo@example.com "$m_no_starttls"
+	if [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
+		# Postfix parses an address before it asks its policy service:
+		# needless quotes and a source route are gone, in what tlsgate
+		# gets and in Postfix's own reply.
+		lib_expect_reply 'rcpt:"ceo"@example.com' \
+			"$(policy_reply "$m_no_starttls" ceo@example.com)"
+		lib_expect_reply rcpt:@relay.example:ceo@example.com \
+			"$(policy_reply "$m_no_starttls" ceo@example.com)"
+	else
+		expect_reply 'rcpt:"ceo"@example.com' "$m_no_starttls"
+		expect_reply rcpt:@relay.example:ceo@example.com "$m_no_starttls"
+	fi
 	expect_reply rcpt:ceo@example.com. "$m_no_starttls"
 	expect_reply rcpt:ceo+ext@example.com "$m_no_starttls"
 	expect_reply 'rcpt:secure.example!x' "$m_no_starttls"
 	expect_rcpt_ok rcpt:user@dest.example
 	expect_message_ok
-	expect_log "reject stage=rcpt" 'rcpt="<\"ceo\"@example.com>"' \
-		"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
-	expect_log "reject stage=rcpt" "rcpt=<@relay.example:ceo@example.com>" \
-		"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
+	if [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
+		expect_log "reject stage=rcpt" "rcpt=<ceo@example.com>" "$(rule 2)"
+	else
+		expect_log "reject stage=rcpt" 'rcpt="<\"ceo\"@example.com>"' \
+			"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
+		expect_log "reject stage=rcpt" \
+			"rcpt=<@relay.example:ceo@example.com>" \
+			"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
+	fi
 	expect_log "reject stage=rcpt" "rcpt=<ceo@example.com.>" \
 		"rcpt_mailbox=<ceo@example.com>" "$(rule 2)"
 	expect_log "reject stage=rcpt" "rcpt=<ceo+ext@example.com>" "$(rule 2)"

@@ -54,11 +54,9 @@ mta_prepare() {
 
 pf_dir() { echo "$1/postfix"; }
 
-# pf_main_cf WORKDIR: the base settings of a private instance, then the
-# tlsgate snippet with this run's paths.
-pf_main_cf() {
-	local d snippet=$top/contrib/postfix/main.cf
-	d=$(pf_dir "$1")
+# pf_base_cf DIR: the settings of a private instance in DIR.
+pf_base_cf() {
+	local d=$1
 	cat <<EOF
 # written by tests/e2e/postfix.sh: a private Postfix on 127.0.0.1:$SMTP_PORT
 compatibility_level = 3.6
@@ -86,9 +84,16 @@ maillog_file_prefixes = $d
 maillog_file = $d/maillog
 smtpd_banner = \$myhostname ESMTP
 biff = no
-
-# ---- contrib/postfix/main.cf, with this run's paths ----
 EOF
+}
+
+# pf_main_cf WORKDIR: the base settings of a private instance, then the
+# tlsgate snippet with this run's paths.
+pf_main_cf() {
+	local d snippet=$top/contrib/postfix/main.cf
+	d=$(pf_dir "$1")
+	pf_base_cf "$d"
+	echo "# ---- contrib/postfix/main.cf, with this run's paths ----"
 	sed -e "s|^smtpd_milters = .*|smtpd_milters = unix:$MILTER_SOCKET|" \
 		-e "s|^smtpd_tls_cert_file = .*|smtpd_tls_cert_file = $PKI_DIR/server.pem|" \
 		-e "s|^smtpd_tls_key_file = .*|smtpd_tls_key_file = $PKI_DIR/server.key|" \
