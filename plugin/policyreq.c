@@ -87,6 +87,7 @@ static const struct {
 	{ "{cipher_bits}", "encryption_keysize" },
 	{ "{cert_subject}", "ccert_subject" },
 	{ "{cert_issuer}", "ccert_issuer" },
+	{ "{cert_fp}", "ccert_fingerprint" },
 };
 
 static const char *
@@ -117,7 +118,7 @@ policy_request_view(const struct policy_request *req, struct report_view *view)
 		.lookup = request_macro,
 		/* The lookup does not change the request; it only lacks const. */
 		.arg = (void *)req,
-		.cn_xtext = true,
+		.postfix_policy = true,
 	};
 }
 

@@ -243,6 +243,18 @@ record_mta(const struct audit_record *rec)
 	return rec->verify.text != NULL ? MTA_SENDMAIL : MTA_POSTFIX;
 }
 
+/* Logged as "ALG:HEX"; both MTAs send the hex pairs alone. */
+static const char *
+reported_fingerprint(const struct audit_record *rec)
+{
+	const char *colon;
+
+	if (rec->fingerprint.text == NULL)
+		return NULL;
+	colon = strchr(rec->fingerprint.text, ':');
+	return colon != NULL ? colon + 1 : rec->fingerprint.text;
+}
+
 /*
  * The macros the MTA sent, as far as the line tells them.  Sendmail's DNs
  * and CNs were logged decoded, so they are xtext-encoded again; a CN
@@ -263,7 +275,8 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	/* The policy service sends the CNs as xtext, like Sendmail. */
 	if (rec->interface.text != NULL &&
 	    strcmp(rec->interface.text, "policy") == 0) {
-		m->cn_xtext = true;
+		m->postfix_policy = true;
+		m->cert_fp = reported_fingerprint(rec);
 		return sendmail_macro(lm, &m->cert_subject, &rec->subject_cn,
 		    &rec->subject_cn_raw) &&
 		    sendmail_macro(lm, &m->cert_issuer, &rec->issuer_cn,
@@ -284,12 +297,7 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	    !sendmail_macro(lm, &m->cn_issuer, &rec->issuer_cn,
 	    &rec->issuer_cn_raw))
 		return false;
-	/* Logged as "ALG:HEX"; Sendmail sends the hex pairs alone. */
-	if (rec->fingerprint.text != NULL) {
-		const char *colon = strchr(rec->fingerprint.text, ':');
-
-		m->cert_fp = colon != NULL ? colon + 1 : rec->fingerprint.text;
-	}
+	m->cert_fp = reported_fingerprint(rec);
 	return true;
 }
 
@@ -551,7 +559,7 @@ replay_record(struct replay *r, const char *name, unsigned long number,
 	struct line_macros lm;
 	struct report_pairs macros = { 0 };
 	const struct report_view report = { .lookup = report_pairs_lookup,
-		.arg = &macros, .cn_xtext = rec->interface.text != NULL &&
+		.arg = &macros, .postfix_policy = rec->interface.text != NULL &&
 		    strcmp(rec->interface.text, "policy") == 0 };
 	struct facts f;
 	struct decision d;

@@ -176,10 +176,15 @@ match_fingerprints(const struct fp_list *patterns, const struct tls_facts *t,
 	bool same_algorithm = false;
 	char shown[128];
 
-	if (mta == MTA_POSTFIX) {
+	if (mta == MTA_POSTFIX && !t->fingerprint_reported) {
 		REASON(f, "Postfix does not report certificate fingerprints to "
 		    "a milter: use cert, or subject_cn with issuer_cn, "
-		    "instead");
+		    "instead, or tlsgate as its policy service");
+		return UNKNOWN;
+	}
+	if (!t->fingerprint_known && mta == MTA_POSTFIX) {
+		REASON(f, "Postfix's policy service request has no "
+		    "ccert_fingerprint");
 		return UNKNOWN;
 	}
 	if (!t->fingerprint_known) {
@@ -193,6 +198,14 @@ match_fingerprints(const struct fp_list *patterns, const struct tls_facts *t,
 		same_algorithm = true;
 		if (fp_equal(&patterns->items[i], &t->fingerprint))
 			return MATCH;
+	}
+	if (!same_algorithm && mta == MTA_POSTFIX) {
+		REASON(f, "Postfix reports %s fingerprints and the rule lists "
+		    "none: set smtpd_tls_fingerprint_digest = %s in main.cf "
+		    "(sha256 from compatibility_level 3.6 on, md5 before)",
+		    fp_algorithm_name(t->fingerprint.algorithm),
+		    fp_algorithm_name(patterns->items[0].algorithm));
+		return UNKNOWN;
 	}
 	if (!same_algorithm) {
 		REASON(f, "the MTA reports %s fingerprints and the rule lists "
@@ -235,7 +248,8 @@ static enum match
 match_certs(const struct cert_list *files, const struct tls_facts *t,
     enum mta_flavour mta, struct rule_failure *f)
 {
-	bool by_fp = mta != MTA_POSTFIX && t->fingerprint_known;
+	/* Postfix's milter reports none; its policy service does. */
+	bool by_fp = t->fingerprint_known;
 	bool by_dn = mta != MTA_POSTFIX && t->subject.known &&
 	    !t->subject.truncated && t->issuer.known && !t->issuer.truncated;
 	bool by_cn = t->subject_cn.usable && t->issuer_cn.usable;

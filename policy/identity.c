@@ -137,21 +137,21 @@ has_control_character(const char *s)
 
 /*
  * Postfix's milter sends the CN as plain text, its policy service as
- * xtext (cn_xtext); nothing to cross-check.  A CN that is not valid xtext
+ * xtext; nothing to cross-check.  A CN that is not valid xtext
  * is kept as sent and is unusable; a decoded NUL byte, like any control
  * character, makes it unusable too.
  */
 static bool
-postfix_name(struct name_fact *name, const char *macro, bool cn_xtext)
+postfix_name(struct name_fact *name, const char *macro, bool xtext)
 {
 	name->known = true;
-	if (cn_xtext && xtext_decode(macro, strlen(macro), &name->value,
+	if (xtext && xtext_decode(macro, strlen(macro), &name->value,
 	    &name->value_len)) {
 		if (memchr(name->value, '\0', name->value_len) != NULL) {
 			name->problem = "CN contains a NUL byte";
 			return true;
 		}
-	} else if (cn_xtext) {
+	} else if (xtext) {
 		name->value = strdup(macro);
 		if (name->value == NULL)
 			return false;
@@ -179,6 +179,14 @@ postfix_identity(struct tls_facts *out, const struct tls_macros *m,
     bool *ok)
 {
 	/*
+	 * Its policy service sends the fingerprint of any certificate,
+	 * verified or not; the milter none.
+	 */
+	out->fingerprint_reported = m->postfix_policy;
+	if (m->postfix_policy && m->cert_fp != NULL)
+		out->fingerprint_known = fp_parse_reported(m->cert_fp,
+		    strlen(m->cert_fp), &out->fingerprint);
+	/*
 	 * Postfix sends {cert_subject} only for a trusted chain, and then
 	 * even when the certificate has no CN (as "", which postfix_name
 	 * marks unusable), so presence alone means verified.
@@ -188,10 +196,11 @@ postfix_identity(struct tls_facts *out, const struct tls_macros *m,
 		return;
 	}
 	out->verify = VERIFY_VERIFIED;
-	if (!postfix_name(&out->subject_cn, m->cert_subject, m->cn_xtext))
+	if (!postfix_name(&out->subject_cn, m->cert_subject,
+	    m->postfix_policy))
 		*ok = false;
 	if (m->cert_issuer != NULL && !postfix_name(&out->issuer_cn,
-	    m->cert_issuer, m->cn_xtext))
+	    m->cert_issuer, m->postfix_policy))
 		*ok = false;
 }
 
@@ -437,6 +446,7 @@ sendmail_identity(struct tls_facts *out, const struct tls_macros *m,
 	    !sendmail_name(&out->issuer_cn, m->cn_issuer, &out->issuer))
 		*ok = false;
 
+	out->fingerprint_reported = true;
 	fp = m->cert_fp != NULL && *m->cert_fp != '\0' ? m->cert_fp : m->cert_md5;
 	if (fp != NULL && *fp != '\0')
 		out->fingerprint_known = fp_parse_reported(fp, strlen(fp),

@@ -133,7 +133,7 @@ facts_from_report(struct facts *f, const struct report_view *view,
 		.verify = lookup(view, "{verify}"),
 		.cert_md5 = lookup(view, "{cert_md5}"),
 		.cert_fp = lookup(view, "{cert_fp}"),
-		.cn_xtext = view->cn_xtext,
+		.postfix_policy = view->postfix_policy,
 	};
 	return tls_facts_from_macros(&f->tls, f->mta, &m) ? REPORT_COMPLETE :
 	    REPORT_NO_MEMORY;

@@ -183,7 +183,7 @@ START_TEST(test_reply_rows)
 	/* Monitored: only logged; an accept is DUNNO, never OK. */
 	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.9", "unknown") PLAIN
 	    NO_CERT), "DUNNO");
-	/* What this interface does not report yet cannot be decided. */
+	/* A request without ccert_fingerprint: the pin cannot be decided. */
 	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.10", "unknown") TLS13
 	    PARTNER_CERT), "451 4.3.5 TLS policy cannot be evaluated");
 	EXPECT_ACTION(answer(NULL, &s, RCPT_FROM("192.0.2.1", "unknown") PLAIN
@@ -254,6 +254,82 @@ START_TEST(test_request_facts)
 }
 END_TEST
 
+#define PIN "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:" \
+	"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+#define OTHER_PIN "FF:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:" \
+	"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+
+/*
+ * ccert_fingerprint, which Postfix's milter never reports: a pin matches
+ * by it, of its own digest only (smtpd_tls_fingerprint_digest otherwise
+ * answers 4.3.5, naming the setting), and cert= matches by it too.
+ */
+START_TEST(test_fingerprints)
+{
+	char *dir = tu_tempdir(), *policy_text;
+	const char *pki = tu_pki_dir();
+	struct policy *p;
+	struct policyd_session s = { "" };
+	struct decision d;
+	char request[2048];
+
+	if (asprintf(&policy_text, "default none\n"
+	    "client 192.0.2.1 verify fingerprint=sha256:" PIN "\n"
+	    "client 192.0.2.2 verify cert=%s/client.pem\n", pki) < 0)
+		ck_abort();
+	p = tu_load_policy(policy_text, NULL);
+	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.1", "unknown") TLS13
+	    PARTNER_CERT "ccert_fingerprint=" PIN "\n"), "DUNNO");
+	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.1", "unknown") TLS13
+	    PARTNER_CERT "ccert_fingerprint=" OTHER_PIN "\n"), "554 5.7.1 "
+	    LACK ": client certificate not authorized");
+	/* md5 below Postfix's compatibility level 3.6. */
+	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.1", "unknown") TLS13
+	    PARTNER_CERT "ccert_fingerprint=00:11:22:33:44:55:66:77:88:99:"
+	    "AA:BB:CC:DD:EE:FF\n"), "451 4.3.5 TLS policy cannot be "
+	    "evaluated");
+	{
+		struct policy_request req;
+		char text[] = "protocol_state=MAIL\nclient_address=192.0.2.1\n"
+		    "client_name=unknown\nsender=a@example.net\n" TLS13
+		    PARTNER_CERT "ccert_fingerprint=00:11:22:33:44:55:66:77:"
+		    "88:99:AA:BB:CC:DD:EE:FF\n\n";
+		struct report_view view;
+		struct facts f;
+		const char *why;
+
+		ck_assert(policy_request_parse(text, strlen(text), &req, &why));
+		policy_request_view(&req, &view);
+		ck_assert_int_eq(facts_from_report(&f, &view, "a@example.net"),
+		    REPORT_COMPLETE);
+		policy_evaluate(p, &f, STAGE_MAIL, &d);
+		ck_assert_ptr_nonnull(strstr(decision_reason(&d),
+		    "smtpd_tls_fingerprint_digest = sha256"));
+		tls_facts_free(&f.tls);
+	}
+	/* Reported for any certificate, but verify still wants a chain. */
+	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.1", "unknown") TLS13
+	    "ccert_subject=\nccert_issuer=\nccert_fingerprint=" PIN "\n"),
+	    "554 5.7.0 " LACK ": client certificate required");
+	/* cert=: the file's certificate by its sha256 digest. */
+	snprintf(request, sizeof(request), RCPT_FROM("192.0.2.2", "unknown")
+	    TLS13 "ccert_subject=client.partner.example\n"
+	    "ccert_issuer=tlsgate+20Test+20CA\nccert_fingerprint=%s\n",
+	    tu_pki_fingerprint("client", "sha256"));
+	EXPECT_ACTION(answer(p, &s, request), "DUNNO");
+	snprintf(request, sizeof(request), RCPT_FROM("192.0.2.2", "unknown")
+	    TLS13 "ccert_subject=client.partner.example\n"
+	    "ccert_issuer=tlsgate+20Test+20CA\nccert_fingerprint=%s\n",
+	    tu_pki_fingerprint("client-ca2", "sha256"));
+	EXPECT_ACTION(answer(p, &s, request), "554 5.7.1 " LACK ": client "
+	    "certificate not authorized");
+	policy_unref(p);
+	free(policy_text);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 /* Asked at each RCPT, the MAIL decision counts once per message. */
 START_TEST(test_mail_counted_once)
 {
@@ -289,6 +365,7 @@ policyd_suite(void)
 	tc = tcase_create("answer");
 	tcase_add_test(tc, test_reply_rows);
 	tcase_add_test(tc, test_request_facts);
+	tcase_add_test(tc, test_fingerprints);
 	tcase_add_test(tc, test_mail_counted_once);
 	suite_add_tcase(s, tc);
 	return s;
@@ -297,9 +374,12 @@ policyd_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(policyd_suite());
+	SRunner *sr;
 	int failed;
 
+	/* Made once, before the tests fork. */
+	tu_pki_dir();
+	sr = srunner_create(policyd_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +174,32 @@ tu_load_policy(const char *text, const struct policy_options *opts)
 	}
 	diag_list_free(&diags);
 	return p;
+}
+
+const char *
+tu_pki_fingerprint(const char *name, const char *alg)
+{
+	static char hex[128];
+	char *path = tu_pki_path("fingerprints");
+	char *text = tu_read_file(path, NULL), *line, *save = NULL;
+	bool found = false;
+
+	if (text == NULL) {
+		fprintf(stderr, "cannot read %s\n", path);
+		abort();
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL && !found;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char n[64], a[16];
+
+		found = sscanf(line, "%63s %15s %127s", n, a, hex) == 3 &&
+		    strcmp(n, name) == 0 && strcmp(a, alg) == 0;
+	}
+	free(text);
+	free(path);
+	if (!found) {
+		fprintf(stderr, "no %s fingerprint of %s in the PKI\n", alg, name);
+		abort();
+	}
+	return hex;
 }

@@ -42,4 +42,12 @@ const char *tu_pki_dir(void);
 /* tu_pki_dir()/name, malloc'd. */
 char *tu_pki_path(const char *name);
 
+/*
+ * The fingerprint certtool computed for the PKI's certificate NAME with
+ * algorithm ALG ("sha256", "sha1", "md5"), as Sendmail and Postfix report
+ * it (upper-case pairs joined by ":"); a static buffer.  Aborts when the
+ * PKI has none.
+ */
+const char *tu_pki_fingerprint(const char *name, const char *alg);
+
 #endif

@@ -42,10 +42,12 @@ struct tls_macros {
 	const char *cert_md5;       /* {cert_md5}, Sendmail */
 	const char *cert_fp;        /* {cert_fp}, Sendmail with CertFingerprintAlgorithm */
 	/*
-	 * Postfix's CNs come xtext-encoded: its policy service's ccert_subject
-	 * and ccert_issuer, where the milter's macros are plain text.
+	 * Postfix's policy service rather than its milter: the CNs
+	 * (ccert_subject, ccert_issuer) come xtext-encoded, and {cert_fp}
+	 * carries ccert_fingerprint, the certificate's digest by
+	 * smtpd_tls_fingerprint_digest, for any certificate.
 	 */
-	bool cn_xtext;
+	bool postfix_policy;
 };
 
 enum tls_state { TLS_STATE_UNKNOWN = 0, TLS_STATE_NONE, TLS_STATE_ACTIVE };
@@ -102,6 +104,8 @@ struct tls_facts {
 	struct name_fact issuer_cn;
 	struct dn_fact subject;
 	struct dn_fact issuer;
+	/* The interface reports fingerprints at all (not Postfix's milter). */
+	bool fingerprint_reported;
 	bool fingerprint_known;
 	struct fingerprint fingerprint;
 };

@@ -27,8 +27,11 @@ struct report_view {
 	void *arg;
 	/* What to say of a fact not reported; NULL: the MTA's settings. */
 	const struct unreported_hints *hints;
-	/* The CN macros are xtext (Postfix's policy service). */
-	bool cn_xtext;
+	/*
+	 * Postfix's policy service: its CNs are xtext, and it reports a
+	 * fingerprint ({cert_fp}: ccert_fingerprint) as its milter does not.
+	 */
+	bool postfix_policy;
 };
 
 /*

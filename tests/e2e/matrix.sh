@@ -259,8 +259,9 @@ case_cert_pin() {
 		"reply=\"$m_not_authorized\""
 }
 
-# subject= and fingerprint=: Sendmail reports both; Postfix reports neither,
-# so there the rule cannot be evaluated and says what to use instead.
+# subject= and fingerprint=: Sendmail reports both; Postfix reports neither
+# to its milter, so there the rule cannot be evaluated and says what to use
+# instead, and only fingerprints to its policy service.
 case_subject_rule() {
 	local dn
 	dn=$(cert_subject "$PKI_DIR/client.pem")
@@ -289,7 +290,9 @@ case_fingerprint_rule() {
 	[ -n "$fp" ] || { e2e_fail "no sha256 fingerprint of client in $PKI_DIR/fingerprints"; return 1; }
 	tlsgate_use "default verify fingerprint=sha256:$fp" || return 1
 	swaks_tls client
-	if [ "$MTA_NAME" = sendmail ]; then
+	# Sendmail reports fingerprints; so does Postfix to its policy
+	# service (ccert_fingerprint), but not to its milter.
+	if [ "$MTA_NAME" = sendmail ] || [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
 		expect_accepted
 		expect_log "accept stage=mail" "$fp"
 		# Same CN, trusted by the MTA too, another certificate.
