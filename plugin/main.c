@@ -130,6 +130,7 @@ load_all(const char *config_path, bool config_given, bool will_run,
 	policy_options_init(opts);
 	opts->default_action = cfg->default_action;
 	opts->default_mode = cfg->mode;
+	opts->milter = cfg->socket != NULL;
 	memcpy(opts->recipient_delimiter, cfg->recipient_delimiter,
 	    sizeof(opts->recipient_delimiter));
 	if (policy_path != NULL) {

@@ -742,12 +742,20 @@ warn_rule(struct parser *ps, const struct rule_build *rb)
 
 		if (tok == NULL)
 			continue;
-		warning_at(ps, tok->line, tok->col,
-		    "Postfix does not report the certificate's %s to a "
-		    "milter: under Postfix this rule tempfails with 4.3.5 "
-		    "(use subject_cn with issuer_cn, ca or cert)",
-		    sendmail_only[i] == ATTR_FINGERPRINT ? "fingerprint" :
-		    "full DN");
+		if (sendmail_only[i] == ATTR_FINGERPRINT && !ps->opts->milter)
+			continue;
+		if (sendmail_only[i] == ATTR_FINGERPRINT)
+			warning_at(ps, tok->line, tok->col, "Postfix does not "
+			    "report the certificate's fingerprint to a milter, "
+			    "only to its policy service (PolicySocket): "
+			    "through Postfix's milter this rule tempfails with "
+			    "4.3.5 (use subject_cn with issuer_cn, ca or cert)");
+		else
+			warning_at(ps, tok->line, tok->col, "Postfix does not "
+			    "report the certificate's full DN, to a milter or "
+			    "to its policy service: under Postfix this rule "
+			    "tempfails with 4.3.5 (use subject_cn with "
+			    "issuer_cn, ca or cert)");
 	}
 }
 

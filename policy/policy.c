@@ -28,6 +28,7 @@ policy_options_init(struct policy_options *opts)
 	opts->default_action = ACTION_REJECT;
 	opts->default_mode = MODE_ENFORCE;
 	opts->mta = MTA_UNKNOWN;
+	opts->milter = true;
 	opts->recipient_delimiter[0] = '\0';
 }
 

@@ -808,14 +808,25 @@ START_TEST(test_warning_postfix_attributes)
 	ck_assert_uint_eq(diags.errors, 0);
 	ck_assert_uint_eq(diags.warnings, 2);
 	ck_assert_str_eq(diag_text(0), NAME ":1:25: warning: Postfix does not "
-	    "report the certificate's full DN to a milter: under Postfix this "
-	    "rule tempfails with 4.3.5 (use subject_cn with issuer_cn, ca or "
-	    "cert)");
+	    "report the certificate's full DN, to a milter or to its policy "
+	    "service: under Postfix this rule tempfails with 4.3.5 (use "
+	    "subject_cn with issuer_cn, ca or cert)");
 	ck_assert_str_eq(diag_text(1), NAME ":2:25: warning: Postfix does not "
-	    "report the certificate's fingerprint to a milter: under Postfix "
-	    "this rule tempfails with 4.3.5 (use subject_cn with issuer_cn, ca "
-	    "or cert)");
+	    "report the certificate's fingerprint to a milter, only to its "
+	    "policy service (PolicySocket): through Postfix's milter this rule "
+	    "tempfails with 4.3.5 (use subject_cn with issuer_cn, ca or cert)");
 	policy_unref(p);
+
+	/* Served as Postfix's policy service only: fingerprints are there. */
+	teardown();
+	setup();
+	opts.milter = false;
+	p = load_with(text, &opts);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(diags.warnings, 1);
+	ck_assert_ptr_nonnull(strstr(diag_text(0), "full DN"));
+	policy_unref(p);
+	opts.milter = true;
 
 	/* Sendmail supplies both: no warning. */
 	teardown();

@@ -4116,8 +4116,9 @@ static const struct recorded_session replay_sessions[] = {
  */
 #define REPLAY_FP_WARNING \
     "{P}:7:28: warning: Postfix does not report the certificate's " \
-    "fingerprint to a milter: under Postfix this rule tempfails with " \
-    "4.3.5 (use subject_cn with issuer_cn, ca or cert)\n"
+    "fingerprint to a milter, only to its policy service (PolicySocket): " \
+    "through Postfix's milter this rule tempfails with 4.3.5 (use " \
+    "subject_cn with issuer_cn, ca or cert)\n"
 #define REPLAY_LOG_PROBLEMS REPLAY_FP_WARNING \
     "tlsgate: {LOG}:41: malformed tlsgate line: client= is not " \
     "NAME[ADDRESS]\n" \

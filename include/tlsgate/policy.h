@@ -33,6 +33,12 @@ struct policy_options {
 	 */
 	enum mta_flavour mta;
 	/*
+	 * Whether a milter is served (Socket): Postfix's milter reports no
+	 * fingerprint, its policy service (PolicySocket) does.  True unless
+	 * only the policy service is.
+	 */
+	bool milter;
+	/*
 	 * RecipientDelimiter: the characters that start an address
 	 * extension, as Postfix's recipient_delimiter ("" for none), so that
 	 * "user+ext@domain" also matches the rules for "user@domain".
