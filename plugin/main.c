@@ -661,14 +661,15 @@ static void
 wait_for_stop(void)
 {
 	sigset_t set;
-	int sig;
+	int sig, rc;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGINT);
-	while (sigwait(&set, &sig) != 0)
-		continue;
+	do
+		rc = sigwait(&set, &sig);
+	while (rc != 0);
 }
 
 /* Takes over p: it belongs to the snapshot holder from here on. */

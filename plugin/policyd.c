@@ -124,8 +124,7 @@ policyd_answer(const struct policy *p, const struct policy_request *req,
 		    "protocol_state %s: tlsgate decides at RCPT (or MAIL); "
 		    "put check_policy_service in smtpd_recipient_restrictions",
 		    state != NULL && *state != '\0' ? state : "(none)");
-		d.verdict = VERDICT_ACCEPT;
-		return policy_action(&d, buf, size);
+		return policy_action(NULL, buf, size);
 	}
 	policy_request_view(req, &view);
 	if (p == NULL) {

@@ -142,7 +142,8 @@ policy_action(const struct decision *d, char *buf, size_t size)
 {
 	int n;
 
-	if (d->verdict == VERDICT_REJECT || d->verdict == VERDICT_TEMPFAIL)
+	if (d != NULL && (d->verdict == VERDICT_REJECT ||
+	    d->verdict == VERDICT_TEMPFAIL))
 		n = snprintf(buf, size, "action=%s %s %s\n\n", d->code,
 		    d->ecode, d->text);
 	else

@@ -66,7 +66,7 @@ bool policy_request_stage(const struct policy_request *req,
 /*
  * The answer to a decision, "action=...\n\n": the reply for a reject or
  * tempfail, DUNNO for anything else (never OK, which would skip the
- * restrictions after the check).  Returns its length.
+ * restrictions after the check); d NULL: DUNNO.  Returns its length.
  */
 size_t policy_action(const struct decision *d, char *buf, size_t size);
 
