@@ -104,6 +104,10 @@ tls_fields(struct audit_line *a, const struct facts *f)
 		fp_format(&t->fingerprint, buf, sizeof(buf));
 		audit_field(a, "fingerprint", buf);
 	}
+	if (t->pubkey_known) {
+		fp_format(&t->pubkey, buf, sizeof(buf));
+		audit_field(a, "pubkey", buf);
+	}
 }
 
 /* Each failed rule with its requirement and reason, then the reply. */

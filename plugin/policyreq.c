@@ -88,6 +88,7 @@ static const struct {
 	{ "{cert_subject}", "ccert_subject" },
 	{ "{cert_issuer}", "ccert_issuer" },
 	{ "{cert_fp}", "ccert_fingerprint" },
+	{ "{cert_pubkey}", "ccert_pubkey_fingerprint" },
 };
 
 static const char *

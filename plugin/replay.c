@@ -243,16 +243,16 @@ record_mta(const struct audit_record *rec)
 	return rec->verify.text != NULL ? MTA_SENDMAIL : MTA_POSTFIX;
 }
 
-/* Logged as "ALG:HEX"; both MTAs send the hex pairs alone. */
+/* Logged as "ALG:HEX"; the MTAs send the hex pairs alone. */
 static const char *
-reported_fingerprint(const struct audit_record *rec)
+reported_digest(const struct audit_value *logged)
 {
 	const char *colon;
 
-	if (rec->fingerprint.text == NULL)
+	if (logged->text == NULL)
 		return NULL;
-	colon = strchr(rec->fingerprint.text, ':');
-	return colon != NULL ? colon + 1 : rec->fingerprint.text;
+	colon = strchr(logged->text, ':');
+	return colon != NULL ? colon + 1 : logged->text;
 }
 
 /*
@@ -276,7 +276,8 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	if (rec->interface.text != NULL &&
 	    strcmp(rec->interface.text, "policy") == 0) {
 		m->postfix_policy = true;
-		m->cert_fp = reported_fingerprint(rec);
+		m->cert_fp = reported_digest(&rec->fingerprint);
+		m->cert_pubkey = reported_digest(&rec->pubkey);
 		return sendmail_macro(lm, &m->cert_subject, &rec->subject_cn,
 		    &rec->subject_cn_raw) &&
 		    sendmail_macro(lm, &m->cert_issuer, &rec->issuer_cn,
@@ -297,7 +298,7 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	    !sendmail_macro(lm, &m->cn_issuer, &rec->issuer_cn,
 	    &rec->issuer_cn_raw))
 		return false;
-	m->cert_fp = reported_fingerprint(rec);
+	m->cert_fp = reported_digest(&rec->fingerprint);
 	return true;
 }
 

@@ -219,6 +219,37 @@ match_fingerprints(const struct fp_list *patterns, const struct tls_facts *t,
 	return NO_MATCH;
 }
 
+static enum match
+match_pubkeys(const struct fp_list *patterns, const struct tls_facts *t,
+    struct rule_failure *f)
+{
+	char shown[128];
+
+	if (!t->pubkey_reported) {
+		REASON(f, "no milter reports the certificate's public key: "
+		    "only Postfix's policy service does (PolicySocket)");
+		return UNKNOWN;
+	}
+	if (!t->pubkey_known) {
+		REASON(f, "Postfix's policy service request has no "
+		    "ccert_pubkey_fingerprint");
+		return UNKNOWN;
+	}
+	if (t->pubkey.algorithm != FP_SHA256) {
+		REASON(f, "Postfix reports %s public key digests and a pin is "
+		    "sha256: set smtpd_tls_fingerprint_digest = sha256 in "
+		    "main.cf (the default from compatibility_level 3.6 on)",
+		    fp_algorithm_name(t->pubkey.algorithm));
+		return UNKNOWN;
+	}
+	for (size_t i = 0; i < patterns->count; i++)
+		if (fp_equal(&patterns->items[i], &t->pubkey))
+			return MATCH;
+	fp_format(&t->pubkey, shown, sizeof(shown));
+	REASON(f, "public key %s is not one the rule allows", shown);
+	return NO_MATCH;
+}
+
 /* The name Postfix reports as {cert_issuer} for a certificate: CN, else O. */
 static const char *
 postfix_issuer_of(const struct cert_info *ci)
@@ -358,8 +389,8 @@ static enum match
 match_identity(const struct rule_extra *x, const struct tls_facts *t,
     enum mta_flavour mta, struct rule_failure *f)
 {
-	enum match results[7];
-	struct rule_failure scratch[7];
+	enum match results[8];
+	struct rule_failure scratch[8];
 	size_t n = 0;
 
 	if (x->subject_cns.count > 0)
@@ -379,6 +410,8 @@ match_identity(const struct rule_extra *x, const struct tls_facts *t,
 	if (x->fingerprints.count > 0)
 		results[n] = match_fingerprints(&x->fingerprints, t, mta,
 		    &scratch[n]), n++;
+	if (x->pubkeys.count > 0)
+		results[n] = match_pubkeys(&x->pubkeys, t, &scratch[n]), n++;
 	if (x->certs.count > 0)
 		results[n] = match_certs(&x->certs, t, mta, &scratch[n]), n++;
 	if (x->cas.count > 0)

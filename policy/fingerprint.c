@@ -203,3 +203,71 @@ fp_format(const struct fingerprint *fp, char *buf, size_t size)
 		buf[used] = '\0';
 	}
 }
+
+/* RFC 4648 base64, padded; false for anything else or more than max. */
+static bool
+decode_base64(const char *text, uint8_t *out, size_t max, size_t *count)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t len = strlen(text), n = 0;
+	uint32_t bits = 0;
+	int have = 0;
+
+	if (len == 0 || len % 4 != 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		const char *at;
+
+		if (text[i] == '=') {
+			/* Only at the end, at most two. */
+			if (i + 2 < len || (i + 1 < len && text[i + 1] != '='))
+				return false;
+			break;
+		}
+		at = strchr(alphabet, text[i]);
+		if (at == NULL || text[i] == '\0')
+			return false;
+		bits = bits << 6 | (uint32_t)(at - alphabet);
+		have += 6;
+		if (have >= 8) {
+			have -= 8;
+			if (n == max)
+				return false;
+			out[n++] = (uint8_t)(bits >> have);
+		}
+	}
+	*count = n;
+	return true;
+}
+
+bool
+fp_parse_pubkey(const char *text, struct fingerprint *out, const char **err)
+{
+	size_t count = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (text != NULL && strncasecmp(text, "pin-sha256:", 11) == 0) {
+		if (!decode_base64(text + 11, out->bytes, sizeof(out->bytes),
+		    &count) || count != 32) {
+			*err = "a pin-sha256: pin is the base64 of 32 bytes "
+			    "(RFC 7469), as certtool prints it under "
+			    "\"Public Key PIN\"";
+			memset(out, 0, sizeof(*out));
+			return false;
+		}
+		out->algorithm = FP_SHA256;
+		out->length = 32;
+		return true;
+	}
+	if (!fp_parse_policy(text, out, err))
+		return false;
+	if (out->algorithm != FP_SHA256) {
+		*err = "a public key is pinned by its SHA-256: sha256:HEX (as "
+		    "certtool prints it under \"Public Key ID\") or "
+		    "pin-sha256:BASE64";
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
+	return true;
+}

@@ -186,6 +186,10 @@ postfix_identity(struct tls_facts *out, const struct tls_macros *m,
 	if (m->postfix_policy && m->cert_fp != NULL)
 		out->fingerprint_known = fp_parse_reported(m->cert_fp,
 		    strlen(m->cert_fp), &out->fingerprint);
+	out->pubkey_reported = m->postfix_policy;
+	if (m->postfix_policy && m->cert_pubkey != NULL)
+		out->pubkey_known = fp_parse_reported(m->cert_pubkey,
+		    strlen(m->cert_pubkey), &out->pubkey);
 	/*
 	 * Postfix sends {cert_subject} only for a trusted chain, and then
 	 * even when the certificate has no CN (as "", which postfix_name

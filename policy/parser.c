@@ -43,6 +43,7 @@ enum attr_id {
 	ATTR_SUBJECT,
 	ATTR_ISSUER,
 	ATTR_FINGERPRINT,
+	ATTR_PUBKEY,
 	ATTR_CERT,
 	ATTR_CA,
 	ATTR_ACTION,
@@ -78,7 +79,7 @@ struct attr_def {
 
 static attr_parse_fn parse_min_version, parse_min_bits, parse_subject_cn,
     parse_issuer_cn, parse_subject, parse_issuer, parse_fingerprint,
-    parse_cert, parse_ca, parse_action, parse_mode, parse_message;
+    parse_pubkey, parse_cert, parse_ca, parse_action, parse_mode, parse_message;
 
 static const struct attr_def attr_defs[ATTR_COUNT] = {
 	[ATTR_MIN_VERSION] = { "min_version", REQ_ENCRYPT, false, true, parse_min_version },
@@ -88,6 +89,7 @@ static const struct attr_def attr_defs[ATTR_COUNT] = {
 	[ATTR_SUBJECT] = { "subject", REQ_VERIFY, true, true, parse_subject },
 	[ATTR_ISSUER] = { "issuer", REQ_VERIFY, true, true, parse_issuer },
 	[ATTR_FINGERPRINT] = { "fingerprint", REQ_VERIFY, true, true, parse_fingerprint },
+	[ATTR_PUBKEY] = { "pubkey", REQ_VERIFY, true, true, parse_pubkey },
 	[ATTR_CERT] = { "cert", REQ_VERIFY, true, true, parse_cert },
 	[ATTR_CA] = { "ca", REQ_VERIFY, true, true, parse_ca },
 	[ATTR_ACTION] = { "action", REQ_NONE, false, false, parse_action },
@@ -318,6 +320,30 @@ parse_fingerprint(struct parser *ps, struct rule_build *rb,
 
 	if (!fp_parse_policy(value, &fp, &err)) {
 		error_at(ps, tok, tok->value_col, "bad fingerprint '%s': %s",
+		    value, err != NULL ? err : "syntax error");
+		return false;
+	}
+	grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		out_of_memory(ps, tok);
+		return false;
+	}
+	list->items = grown;
+	grown[list->count++] = fp;
+	return true;
+}
+
+static bool
+parse_pubkey(struct parser *ps, struct rule_build *rb,
+    const struct token *tok, const char *value)
+{
+	struct fp_list *list = &rb->extra.pubkeys;
+	struct fingerprint fp;
+	struct fingerprint *grown;
+	const char *err = NULL;
+
+	if (!fp_parse_pubkey(value, &fp, &err)) {
+		error_at(ps, tok, tok->value_col, "bad public key pin '%s': %s",
 		    value, err != NULL ? err : "syntax error");
 		return false;
 	}
@@ -729,11 +755,19 @@ warn_rule(struct parser *ps, const struct rule_build *rb)
 	}
 	if (x->subject_cns.count > 0 && x->issuer_cns.count == 0 &&
 	    x->issuers.count == 0 && x->cas.count == 0 &&
-	    x->certs.count == 0 && x->fingerprints.count == 0)
+	    x->certs.count == 0 && x->fingerprints.count == 0 &&
+	    x->pubkeys.count == 0)
 		warning_at(ps, rb->first[ATTR_SUBJECT_CN]->line,
 		    rb->first[ATTR_SUBJECT_CN]->col,
 		    "subject_cn without issuer_cn, issuer, ca, cert or "
 		    "fingerprint: any CA the MTA trusts can issue this name");
+	/* Only Postfix's policy service reports a public key. */
+	if (rb->first[ATTR_PUBKEY] != NULL && ps->opts->milter)
+		warning_at(ps, rb->first[ATTR_PUBKEY]->line,
+		    rb->first[ATTR_PUBKEY]->col, "no milter reports the "
+		    "certificate's public key, only Postfix's policy service "
+		    "(PolicySocket): through a milter this rule tempfails with "
+		    "4.3.5");
 	if (ps->opts->mta == MTA_SENDMAIL)
 		return;
 	for (size_t i = 0; i < sizeof(sendmail_only) / sizeof(*sendmail_only);

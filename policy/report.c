@@ -17,7 +17,7 @@ static const char *const macros_read[] = {
 	"v", "{client_addr}", "{client_name}", "{client_resolve}",
 	"{daemon_name}", "{tls_version}", "{cipher}", "{cipher_bits}",
 	"{cert_subject}", "{cert_issuer}", "{cn_subject}", "{cn_issuer}",
-	"{verify}", "{cert_md5}", "{cert_fp}",
+	"{verify}", "{cert_md5}", "{cert_fp}", "{cert_pubkey}",
 };
 
 const char *
@@ -54,6 +54,7 @@ report_pairs_set_tls(struct report_pairs *p, const struct tls_macros *m)
 	report_pairs_set(p, "{verify}", m->verify);
 	report_pairs_set(p, "{cert_md5}", m->cert_md5);
 	report_pairs_set(p, "{cert_fp}", m->cert_fp);
+	report_pairs_set(p, "{cert_pubkey}", m->cert_pubkey);
 }
 
 const char *
@@ -133,6 +134,7 @@ facts_from_report(struct facts *f, const struct report_view *view,
 		.verify = lookup(view, "{verify}"),
 		.cert_md5 = lookup(view, "{cert_md5}"),
 		.cert_fp = lookup(view, "{cert_fp}"),
+		.cert_pubkey = lookup(view, "{cert_pubkey}"),
 		.postfix_policy = view->postfix_policy,
 	};
 	return tls_facts_from_macros(&f->tls, f->mta, &m) ? REPORT_COMPLETE :

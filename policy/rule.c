@@ -66,6 +66,7 @@ rule_extra_free(struct rule_extra *extra)
 	free(extra->issuers.items);
 	/* The certificate files belong to the policy, shared by its rules. */
 	free(extra->fingerprints.items);
+	free(extra->pubkeys.items);
 	free(extra->certs.items);
 	free(extra->cas.items);
 }

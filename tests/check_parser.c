@@ -766,6 +766,61 @@ START_TEST(test_warning_public_mx)
 }
 END_TEST
 
+/*
+ * pubkey=: the SHA-256 of the certificate's public key, as certtool's
+ * "Public Key ID" (hex) or RFC 7469's pin-sha256 (base64), nothing else;
+ * only Postfix's policy service reports it, so a served milter is warned
+ * about.
+ */
+START_TEST(test_pubkey_attribute)
+{
+	static const char *const bad[] = {
+		"client 192.0.2.1 verify pubkey=md5:00112233445566778899aabbccddeeff\n",
+		"client 192.0.2.1 verify pubkey=pin-sha256:FC8jSerU4DTkRX0T\n",
+		"client 192.0.2.1 verify pubkey=pin-sha256:FC8jSerU4DTkRX0TsJDc7graZuvh5sw4PFaPzcyRE*U=\n",
+		"client 192.0.2.1 verify pubkey=sha256:14:2F\n",
+	};
+	struct policy_options opts;
+	struct policy *p;
+
+	policy_options_init(&opts);
+	p = load_with("client 192.0.2.1 encrypt pubkey=sha256:142F2349EAD4E0"
+	    "34E4457D13B090DCEE0ADA66EBE1E6CC383C568FCDCC911315\n"
+	    "client 192.0.2.2 encrypt "
+	    "pubkey=pin-sha256:FC8jSerU4DTkRX0TsJDc7graZuvh5sw4PFaPzcyRExU=\n",
+	    &opts);
+	ck_assert_ptr_nonnull(p);
+	/* A pin wants a verified certificate, as fingerprint= does. */
+	ck_assert_uint_eq(policy_rule(p, 0)->requirement, REQ_VERIFY);
+	ck_assert_uint_eq(policy_rule(p, 0)->extra->pubkeys.count, 1);
+	/* The two forms of one key are one pin. */
+	ck_assert(fp_equal(&policy_rule(p, 0)->extra->pubkeys.items[0],
+	    &policy_rule(p, 1)->extra->pubkeys.items[0]));
+	ck_assert_uint_eq(diags.warnings, 2);
+	ck_assert_ptr_nonnull(strstr(diag_text(0), "no milter reports the "
+	    "certificate's public key, only Postfix's policy service"));
+	policy_unref(p);
+
+	teardown();
+	setup();
+	opts.milter = false;
+	p = load_with("client 192.0.2.1 verify pubkey=pin-sha256:"
+	    "FC8jSerU4DTkRX0TsJDc7graZuvh5sw4PFaPzcyRExU=\n", &opts);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(diags.warnings, 0);
+	policy_unref(p);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		teardown();
+		setup();
+		ck_assert_ptr_null(load(bad[i]));
+		ck_assert_msg(diags.errors == 1 && strstr(diag_text(0),
+		    ":1:32: error: bad public key pin") != NULL, "%s: %s",
+		    bad[i], diags.count > 0 ? diag_text(0) : "");
+	}
+}
+END_TEST
+
 START_TEST(test_warning_none_attributes)
 {
 	struct policy *p = load("client 192.0.2.7 none action=tempfail\n");
@@ -1181,6 +1236,7 @@ parser_suite(void)
 	tcase_add_test(warnings, test_warning_mapped_only_client);
 	tcase_add_test(warnings, test_no_warning_reachable);
 	tcase_add_test(warnings, test_warning_public_mx);
+	tcase_add_test(warnings, test_pubkey_attribute);
 	tcase_add_test(warnings, test_warning_none_attributes);
 	tcase_add_test(warnings, test_warning_unpinned_subject_cn);
 	tcase_add_test(warnings, test_warning_postfix_attributes);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "testutil.h"
 #include "tlsgate/policyd.h"
@@ -114,7 +115,7 @@ answer(const struct policy *p, struct policyd_session *s, const char *front)
 	    "protocol_name=ESMTP\nhelo_name=client.example\nqueue_id=\n"
 	    "reverse_client_name=client.example\nsize=0\n"
 	    "etrn_domain=\nstress=\nsasl_method=\nsasl_username=\n"
-	    "sasl_sender=\nccert_pubkey_fingerprint=\nclient_port=40000\n"
+	    "sasl_sender=\nclient_port=40000\n"
 	    "server_address=127.0.0.1\nserver_port=25\n\n", front);
 	ck_assert_int_lt(n, (int)sizeof(text));
 	ck_assert_msg(policy_request_parse(text, (size_t)n, &req, &why), "%s",
@@ -330,6 +331,53 @@ START_TEST(test_fingerprints)
 }
 END_TEST
 
+/*
+ * ccert_pubkey_fingerprint feeds pubkey=, in either of its forms; the
+ * digest is certtool's "Public Key ID" of the test PKI.
+ */
+START_TEST(test_pubkeys)
+{
+	struct policyd_session s = { "" };
+	char *policy_text, request[2048], pin[128];
+	struct policy *p;
+
+	/* One static buffer for both: the first copied out. */
+	snprintf(pin, sizeof(pin), "%s", tu_pki_pubkey("client", "pin-sha256"));
+	if (asprintf(&policy_text, "default none\n"
+	    "client 192.0.2.1 verify pubkey=sha256:%s\n"
+	    "client 192.0.2.2 verify pubkey=pin-sha256:%s\n",
+	    tu_pki_pubkey("client", "sha256"), pin) < 0)
+		ck_abort();
+	p = tu_load_policy(policy_text, NULL);
+	for (int c = 1; c <= 2; c++) {
+		snprintf(request, sizeof(request), "protocol_state=RCPT\n"
+		    "client_address=192.0.2.%d\nclient_name=unknown\n"
+		    "sender=a@example.net\nrecipient=b@example.org\n"
+		    "policy_context=mx\n" TLS13 PARTNER_CERT
+		    "ccert_pubkey_fingerprint=%s\n", c,
+		    tu_pki_pubkey("client", "sha256"));
+		EXPECT_ACTION(answer(p, &s, request), "DUNNO");
+		snprintf(request, sizeof(request), "protocol_state=RCPT\n"
+		    "client_address=192.0.2.%d\nclient_name=unknown\n"
+		    "sender=a@example.net\nrecipient=b@example.org\n"
+		    "policy_context=mx\n" TLS13 PARTNER_CERT
+		    "ccert_pubkey_fingerprint=%s\n", c,
+		    tu_pki_pubkey("client-ca2", "sha256"));
+		EXPECT_ACTION(answer(p, &s, request), "554 5.7.1 " LACK
+		    ": client certificate not authorized");
+	}
+	/* None sent, or an md5 one (below compatibility level 3.6). */
+	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.1", "unknown") TLS13
+	    PARTNER_CERT), "451 4.3.5 TLS policy cannot be evaluated");
+	EXPECT_ACTION(answer(p, &s, RCPT_FROM("192.0.2.1", "unknown") TLS13
+	    PARTNER_CERT "ccert_pubkey_fingerprint=00:11:22:33:44:55:66:77:"
+	    "88:99:AA:BB:CC:DD:EE:FF\n"), "451 4.3.5 TLS policy cannot be "
+	    "evaluated");
+	policy_unref(p);
+	free(policy_text);
+}
+END_TEST
+
 /* Asked at each RCPT, the MAIL decision counts once per message. */
 START_TEST(test_mail_counted_once)
 {
@@ -366,6 +414,7 @@ policyd_suite(void)
 	tcase_add_test(tc, test_reply_rows);
 	tcase_add_test(tc, test_request_facts);
 	tcase_add_test(tc, test_fingerprints);
+	tcase_add_test(tc, test_pubkeys);
 	tcase_add_test(tc, test_mail_counted_once);
 	suite_add_tcase(s, tc);
 	return s;
@@ -377,7 +426,12 @@ main(void)
 	SRunner *sr;
 	int failed;
 
-	/* Made once, before the tests fork. */
+	/*
+	 * The decisions' audit lines stop in the C library: a syslog reader
+	 * of another test must not see them.  Made once, before the tests
+	 * fork: the PKI.
+	 */
+	setlogmask(LOG_MASK(LOG_EMERG));
 	tu_pki_dir();
 	sr = srunner_create(policyd_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -7,7 +7,8 @@
 # real TLS deployment.  Every NAME gets NAME.pem and NAME.key (unencrypted
 # ECDSA P-256).  OUTDIR/fingerprints lists "NAME ALG HEX" in the form
 # Sendmail reports (upper-case pairs joined by ":"), computed by certtool
-# so that the tests compare against an independent implementation.
+# so that the tests compare against an independent implementation;
+# OUTDIR/pubkeys the same for the public keys (see below).
 #
 # Quiet on success; on failure prints what failed with certtool's output
 # and exits non-zero.
@@ -202,3 +203,23 @@ for name in client selfsigned client-ca2; do
 	done
 done
 mv "$fp" "$out/fingerprints"
+
+# The public keys' digests, as certtool prints them ("Public Key ID",
+# "Public Key PIN"): OUTDIR/pubkeys lists "NAME sha256 HEX" (pairs as
+# above) and "NAME pin-sha256 BASE64".
+pk=$out/pubkeys.tmp
+: >"$pk"
+for name in client selfsigned client-ca2; do
+	info=$(certtool -i --infile "$out/$name.pem" 2>>"$log") ||
+		fail "certtool -i failed for $name.pem"
+	hex=$(printf '%s\n' "$info" | sed -n '/Public Key ID:/,/Public Key PIN:/s/^[[:space:]]*sha256:\([0-9a-f]*\)[[:space:]]*$/\1/p' |
+	    head -n 1 | tr 'abcdef' 'ABCDEF' | sed 's/../&:/g; s/:$//')
+	pin=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*pin-sha256:\([A-Za-z0-9+/=]*\)[[:space:]]*$/\1/p' |
+	    head -n 1)
+	case $hex in
+	"" | *[!0-9A-F:]*) fail "no sha256 Public Key ID for $name.pem: $hex" ;;
+	esac
+	[ -n "$pin" ] || fail "no pin-sha256 Public Key PIN for $name.pem"
+	printf '%s sha256 %s\n%s pin-sha256 %s\n' "$name" "$hex" "$name" "$pin" >>"$pk"
+done
+mv "$pk" "$out/pubkeys"

@@ -176,11 +176,12 @@ tu_load_policy(const char *text, const struct policy_options *opts)
 	return p;
 }
 
-const char *
-tu_pki_fingerprint(const char *name, const char *alg)
+/* The value of "NAME KIND VALUE" in the PKI's file; a static buffer. */
+static const char *
+pki_lookup(const char *file, const char *name, const char *kind)
 {
-	static char hex[128];
-	char *path = tu_pki_path("fingerprints");
+	static char value[128];
+	char *path = tu_pki_path(file);
 	char *text = tu_read_file(path, NULL), *line, *save = NULL;
 	bool found = false;
 
@@ -190,16 +191,28 @@ tu_pki_fingerprint(const char *name, const char *alg)
 	}
 	for (line = strtok_r(text, "\n", &save); line != NULL && !found;
 	    line = strtok_r(NULL, "\n", &save)) {
-		char n[64], a[16];
+		char n[64], k[16];
 
-		found = sscanf(line, "%63s %15s %127s", n, a, hex) == 3 &&
-		    strcmp(n, name) == 0 && strcmp(a, alg) == 0;
+		found = sscanf(line, "%63s %15s %127s", n, k, value) == 3 &&
+		    strcmp(n, name) == 0 && strcmp(k, kind) == 0;
 	}
 	free(text);
-	free(path);
 	if (!found) {
-		fprintf(stderr, "no %s fingerprint of %s in the PKI\n", alg, name);
+		fprintf(stderr, "no %s of %s in %s\n", kind, name, path);
 		abort();
 	}
-	return hex;
+	free(path);
+	return value;
+}
+
+const char *
+tu_pki_fingerprint(const char *name, const char *alg)
+{
+	return pki_lookup("fingerprints", name, alg);
+}
+
+const char *
+tu_pki_pubkey(const char *name, const char *form)
+{
+	return pki_lookup("pubkeys", name, form);
 }

@@ -50,4 +50,11 @@ char *tu_pki_path(const char *name);
  */
 const char *tu_pki_fingerprint(const char *name, const char *alg);
 
+/*
+ * The digest of the public key of the PKI's certificate NAME as certtool
+ * printed it: FORM "sha256" (pairs joined by ":") or "pin-sha256"
+ * (base64); a static buffer.  Aborts when the PKI has none.
+ */
+const char *tu_pki_pubkey(const char *name, const char *form);
+
 #endif

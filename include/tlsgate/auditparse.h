@@ -50,6 +50,7 @@ struct audit_record {
 	struct audit_value issuer;
 	struct audit_value issuer_cn;
 	struct audit_value fingerprint;
+	struct audit_value pubkey;      /* Postfix's policy service */
 	/* Sendmail macros that were not valid xtext, as sent. */
 	struct audit_value subject_raw;
 	struct audit_value subject_cn_raw;

@@ -41,6 +41,15 @@ bool fp_parse_policy(const char *text, struct fingerprint *out, const char **err
  */
 bool fp_parse_reported(const char *text, size_t len, struct fingerprint *out);
 
+/*
+ * Parses a public-key pin from a policy: the SHA-256 of the certificate's
+ * SubjectPublicKeyInfo, as "sha256:HEX" (certtool's "Public Key ID") or
+ * "pin-sha256:BASE64" (RFC 7469; certtool's "Public Key PIN").  On
+ * failure returns false and sets *err to a reason.
+ */
+bool fp_parse_pubkey(const char *text, struct fingerprint *out,
+    const char **err);
+
 bool fp_equal(const struct fingerprint *a, const struct fingerprint *b);
 
 /* "sha256:AB:CD:..." */

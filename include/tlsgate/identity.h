@@ -42,6 +42,12 @@ struct tls_macros {
 	const char *cert_md5;       /* {cert_md5}, Sendmail */
 	const char *cert_fp;        /* {cert_fp}, Sendmail with CertFingerprintAlgorithm */
 	/*
+	 * {cert_pubkey}: no milter macro, tlsgate's name for the policy
+	 * service's ccert_pubkey_fingerprint, the digest of the
+	 * SubjectPublicKeyInfo.
+	 */
+	const char *cert_pubkey;
+	/*
 	 * Postfix's policy service rather than its milter: the CNs
 	 * (ccert_subject, ccert_issuer) come xtext-encoded, and {cert_fp}
 	 * carries ccert_fingerprint, the certificate's digest by
@@ -108,6 +114,10 @@ struct tls_facts {
 	bool fingerprint_reported;
 	bool fingerprint_known;
 	struct fingerprint fingerprint;
+	/* The public key's digest: Postfix's policy service alone has it. */
+	bool pubkey_reported;
+	bool pubkey_known;
+	struct fingerprint pubkey;
 };
 
 /*

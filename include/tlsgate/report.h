@@ -29,7 +29,8 @@ struct report_view {
 	const struct unreported_hints *hints;
 	/*
 	 * Postfix's policy service: its CNs are xtext, and it reports a
-	 * fingerprint ({cert_fp}: ccert_fingerprint) as its milter does not.
+	 * fingerprint ({cert_fp}: ccert_fingerprint) and a public key's
+	 * digest ({cert_pubkey}) as its milter does not.
 	 */
 	bool postfix_policy;
 };
@@ -42,10 +43,10 @@ const char *report_macro_read(const char *name, size_t len);
 
 /*
  * A view over pairs, for a front end that holds the macros itself: room
- * for each macro read (15) twice over, so that one given as sent can
+ * for each macro read (16) twice over, so that one given as sent can
  * stand before what a front end makes of its own keys.
  */
-#define REPORT_PAIRS_MAX 32
+#define REPORT_PAIRS_MAX 34
 
 struct report_pairs {
 	size_t count;

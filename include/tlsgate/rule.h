@@ -46,6 +46,7 @@ struct rule_extra {
 	struct dn_list subjects;
 	struct dn_list issuers;
 	struct fp_list fingerprints;
+	struct fp_list pubkeys;         /* SPKI SHA-256 */
 	struct cert_list certs;
 	struct cert_list cas;
 };
