@@ -46,6 +46,13 @@ cert_subject() {
 	certtool -i --infile "$1" | sed -n 's/^[[:space:]]*Subject: //p' | head -n 1
 }
 
+# The digest of NAME's public key from $PKI_DIR/pubkeys (FORM sha256 or
+# pin-sha256), as certtool printed it.
+pki_pubkey() {
+	awk -v n="$1" -v f="${2:-sha256}" '$1 == n && $2 == f { print $3 }' \
+		"$PKI_DIR/pubkeys"
+}
+
 # The fingerprint of NAME from $PKI_DIR/fingerprints (ALG default sha256).
 pki_fingerprint() {
 	awk -v n="$1" -v a="${2:-sha256}" '$1 == n && $2 == a { print $3 }' \
@@ -310,6 +317,36 @@ case_fingerprint_rule() {
 	fi
 }
 
+# pubkey=: only Postfix's policy service reports the public key, and its
+# digest is certtool's "Public Key ID".
+case_pubkey_rule() {
+	local hex pin
+	hex=$(pki_pubkey client sha256)
+	pin=$(pki_pubkey client pin-sha256)
+	[ -n "$hex" ] && [ -n "$pin" ] ||
+		{ e2e_fail "no public key digests of client in $PKI_DIR/pubkeys"; return 1; }
+	tlsgate_use "default verify pubkey=sha256:$hex" || return 1
+	swaks_tls client
+	if [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
+		expect_accepted
+		expect_log "accept stage=mail" "pubkey=sha256:$hex"
+		tlsgate_use "default verify pubkey=pin-sha256:$pin" || return 1
+		swaks_tls client
+		expect_accepted
+		# Same CN, trusted by the MTA too, another key.
+		swaks_tls client-ca2
+		expect_reply mail "$m_not_authorized"
+		expect_log "reject stage=mail" "$(rule 1)" \
+			"pubkey=sha256:$(pki_pubkey client-ca2 sha256)" \
+			"reply=\"$m_not_authorized\""
+	else
+		expect_reply mail "$m_cannot_evaluate"
+		expect_log "tempfail stage=mail" "$(rule 1)" \
+			"no milter reports the certificate's public key" \
+			"reply=\"$m_cannot_evaluate\""
+	fi
+}
+
 case_reload() {
 	tlsgate_use 'default encrypt' || return 1
 	swaks_run
@@ -380,6 +417,7 @@ MATRIX_CASES=(
 	case_cert_pin
 	case_subject_rule
 	case_fingerprint_rule
+	case_pubkey_rule
 	case_reload
 	case_reload_refused
 	case_milter_down
