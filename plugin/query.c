@@ -39,6 +39,7 @@ static const struct query_key query_keys[] = {
 	{ "subject", offsetof(struct query, subject) },
 	{ "issuer", offsetof(struct query, issuer) },
 	{ "fingerprint", offsetof(struct query, fingerprint) },
+	{ "pubkey", offsetof(struct query, pubkey) },
 };
 
 bool
@@ -60,6 +61,18 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 		}
 		key_len = (size_t)(value - word);
 		value++;
+		if (key_len == 9 && strncmp(word, "interface", 9) == 0) {
+			if (strcasecmp(value, "milter") == 0)
+				q->policy_service = false;
+			else if (strcasecmp(value, "policy") == 0)
+				q->policy_service = true;
+			else {
+				snprintf(err, errlen, "interface must be milter "
+				    "or policy, not '%s'", value);
+				return false;
+			}
+			continue;
+		}
 		if (key_len == 3 && strncmp(word, "mta", 3) == 0) {
 			if (strcasecmp(value, "postfix") == 0)
 				q->mta = MTA_POSTFIX;
@@ -114,7 +127,8 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 			    "client, client_host, client_resolve, listener, sender, "
 			    "recipient, "
 			    "mta, tls_version, cipher_bits, verify, subject_cn, "
-			    "issuer_cn, subject, issuer, fingerprint, v or a "
+			    "issuer_cn, subject, issuer, fingerprint, pubkey, "
+			    "interface, v or a "
 			    "{macro})",
 			    (int)key_len, word);
 			return false;
@@ -122,6 +136,16 @@ query_parse(struct query *q, size_t count, char *const *words, char *err,
 	}
 	if (q->sender != NULL)
 		q->sender = envelope_address((char *)q->sender);
+	if (q->mta != MTA_POSTFIX && q->policy_service) {
+		snprintf(err, errlen, "interface=policy is Postfix's policy "
+		    "service: only with mta=postfix");
+		return false;
+	}
+	if (q->pubkey != NULL && !q->policy_service) {
+		snprintf(err, errlen, "pubkey= is what Postfix's policy "
+		    "service reports: give interface=policy");
+		return false;
+	}
 	if (q->mta == MTA_POSTFIX && q->client_resolve != NULL) {
 		snprintf(err, errlen, "client_resolve= is what Sendmail "
 		    "reports; under mta=postfix a name the MTA did not verify "
@@ -235,6 +259,28 @@ sendmail_dn(struct query_macros *qm, const char *dn_text, const char *cn)
 	return keep(qm, xtext_encode(oneline, strlen(oneline)));
 }
 
+/*
+ * A digest as the MTAs send it, the hex pairs without the algorithm, from
+ * one written as a policy would (fp_parse, fp_parse_policy or
+ * fp_parse_pubkey); as given when it does not parse, so that the daemon's
+ * answer to such a macro is what -q shows.
+ */
+static const char *
+reported_digest(struct query_macros *qm, const char *given,
+    bool (*fp_parse)(const char *, struct fingerprint *, const char **))
+{
+	struct fingerprint fp;
+	const char *err;
+	char text[128];
+
+	if (given == NULL)
+		return NULL;
+	if (!fp_parse(given, &fp, &err))
+		return given;
+	fp_format(&fp, text, sizeof(text));
+	return keep(qm, strdup(strchr(text, ':') + 1));
+}
+
 static void
 build_macros(const struct query *q, struct query_macros *qm)
 {
@@ -246,6 +292,21 @@ build_macros(const struct query *q, struct query_macros *qm)
 		return;
 	m->tls_version = q->tls_version;
 	m->cipher_bits = q->cipher_bits;
+	if (q->mta == MTA_POSTFIX && q->policy_service) {
+		/* The policy service's CNs are xtext; it has the digests. */
+		m->postfix_policy = true;
+		if (q->subject_cn != NULL)
+			m->cert_subject = keep(qm, xtext_encode(q->subject_cn,
+			    strlen(q->subject_cn)));
+		if (q->subject_cn != NULL && q->issuer_cn != NULL)
+			m->cert_issuer = keep(qm, xtext_encode(q->issuer_cn,
+			    strlen(q->issuer_cn)));
+		m->cert_fp = reported_digest(qm, q->fingerprint,
+		    fp_parse_policy);
+		m->cert_pubkey = reported_digest(qm, q->pubkey,
+		    fp_parse_pubkey);
+		return;
+	}
 	if (q->mta == MTA_POSTFIX) {
 		m->cert_subject = q->subject_cn;
 		m->cert_issuer = q->subject_cn != NULL ? q->issuer_cn : NULL;
@@ -262,20 +323,8 @@ build_macros(const struct query *q, struct query_macros *qm)
 	if (q->issuer_cn != NULL)
 		m->cn_issuer = keep(qm, xtext_encode(q->issuer_cn,
 		    strlen(q->issuer_cn)));
-	if (q->fingerprint != NULL) {
-		struct fingerprint fp;
-		const char *err;
-
-		if (fp_parse_policy(q->fingerprint, &fp, &err)) {
-			char text[128];
-
-			fp_format(&fp, text, sizeof(text));
-			/* Sendmail sends the hex pairs without the algorithm. */
-			m->cert_fp = keep(qm, strdup(strchr(text, ':') + 1));
-		} else {
-			m->cert_fp = q->fingerprint;
-		}
-	}
+	/* Sendmail sends the hex pairs without the algorithm. */
+	m->cert_fp = reported_digest(qm, q->fingerprint, fp_parse_policy);
 }
 
 static void
@@ -305,7 +354,8 @@ query_run(const struct policy *p, const struct query *q, FILE *out)
 	struct query_macros qm;
 	struct report_pairs macros = { 0 };
 	const struct report_view report = { .lookup = report_pairs_lookup,
-		.arg = &macros, .hints = &query_hints };
+		.arg = &macros, .hints = &query_hints,
+		.postfix_policy = q->policy_service };
 	struct facts f;
 	struct decision d;
 	bool accepted;

@@ -2820,6 +2820,60 @@ START_TEST(test_public_mx_warning)
 }
 END_TEST
 
+/*
+ * -q speaks for the policy service too (interface=policy): there Postfix
+ * reports fingerprints and public keys, which its milter does not.
+ */
+START_TEST(test_query_policy_interface)
+{
+	char *dir = tu_tempdir(), *conf, *out;
+	const char *fp = "sha256:" FP_HEX;
+	const char *batch[] = { "-c", NULL, "-q", "-", NULL };
+	const char *no_pubkey[] = { "-c", NULL, "-q", "pubkey=sha256:AB", NULL };
+	const char *not_sendmail[] = { "-c", NULL, "-q", "mta=sendmail",
+	    "interface=policy", NULL };
+	char *queries;
+
+	free(tu_write_file(dir, "policy", "default none\n"
+	    "client 192.0.2.1 verify fingerprint=sha256:" FP_HEX "\n"
+	    "client 192.0.2.2 verify pubkey=pin-sha256:"
+	    "GuQAA3d5mBttzj5inTqmHgAEeMfftHq2tcamWYF34UY=\n"));
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	batch[1] = no_pubkey[1] = not_sendmail[1] = conf;
+	if (asprintf(&queries, "interface=policy client=192.0.2.1 "
+	    "client_host=unknown listener=mx sender=a@b.example "
+	    "tls_version=TLSv1.3 subject_cn=mx.partner.example "
+	    "issuer_cn=\"Partner CA\" fingerprint=%s\n"
+	    "client=192.0.2.1 client_host=unknown listener=mx "
+	    "sender=a@b.example tls_version=TLSv1.3 "
+	    "subject_cn=mx.partner.example issuer_cn=\"Partner CA\"\n"
+	    "interface=policy client=192.0.2.2 client_host=unknown listener=mx "
+	    "sender=a@b.example tls_version=TLSv1.3 "
+	    "subject_cn=mx.partner.example issuer_cn=\"Partner CA\" "
+	    "pubkey=sha256:1ae400037779981b6dce3e629d3aa61e000478c7dfb47ab6b5c6"
+	    "a6598177e146\n", fp) < 0)
+		ck_abort();
+	ck_assert_int_eq(run_binary(batch, queries, &out), 0);
+	/* Policy warnings come first, on stderr. */
+	ck_assert_msg(strstr(out, "\nmail: accept\nmail: tempfail ") != NULL,
+	    "got %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "Postfix does not report certificate "
+	    "fingerprints to a milter"));
+	ck_assert_ptr_nonnull(strstr(out, "\nmail: accept\n"));
+	free(out);
+	ck_assert_int_eq(run_binary(no_pubkey, NULL, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "give interface=policy"));
+	free(out);
+	ck_assert_int_eq(run_binary(not_sendmail, NULL, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "only with mta=postfix"));
+	free(out);
+	free(queries);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 /* ---- the policy service ------------------------------------------------ */
 
 #define POLICY_RCPT(addr, tls) "request=smtpd_access_policy\n" \
@@ -5369,6 +5423,7 @@ protocol_suite(void)
 	tcase_add_test(cli, test_query_option);
 	tcase_add_test(cli, test_query_decides_as_the_daemon);
 	tcase_add_test(cli, test_query_unreported_facts);
+	tcase_add_test(cli, test_query_policy_interface);
 	tcase_add_test(tc, test_policy_service);
 	tcase_add_test(tc, test_policy_service_faults);
 	tcase_add_test(tc, test_policy_service_beside_milter);

@@ -40,6 +40,9 @@ struct query {
 	const char *subject;
 	const char *issuer;
 	const char *fingerprint;
+	const char *pubkey;             /* interface=policy only */
+	/* interface=policy: Postfix's policy service, not its milter. */
+	bool policy_service;
 	/*
 	 * Macros given as the MTA sends them, "{cert_subject}=..." or
 	 * "v=...": passed on before what the keys above make, so they win.
