@@ -278,6 +278,10 @@ struct sample {
 	bool tls_unknown;
 	struct tls_macros m;
 	const char *macro_name;         /* {client_name}, when not name */
+	/*
+	 * Through Postfix's policy service (m.postfix_policy): CNs in xtext,
+	 * fingerprints and public keys reported.
+	 */
 };
 
 #define TLS13 .tls_version = "TLSv1.3", .cipher = "TLS_AES_256_GCM_SHA384", \
@@ -408,6 +412,23 @@ static const struct sample samples[] = {
 	/* No listener, no address. */
 	{ MTA_POSTFIX, NULL, "unknown", NULL, NULL, "g@example.net",
 	    { "y@example.org" }, false, { TLS13 }, NULL },
+	/*
+	 * Postfix's policy service: xtext CNs (a NUL in one), fingerprints
+	 * and public keys, verified chain or not.
+	 */
+	{ MTA_POSTFIX, "192.0.2.40", "client.partner.example", NULL, "mx",
+	    "a@partner.example", { "x@dept.example" }, false,
+	    { TLS13, .cert_subject = "client.partner.example",
+	    .cert_issuer = "tlsgate+20Test+20CA", .cert_fp = FP_PAIRS,
+	    .cert_pubkey = FP_OTHER_PAIRS, .postfix_policy = true }, NULL },
+	{ MTA_POSTFIX, "192.0.2.41", "client.partner.example", NULL, "mx",
+	    "a@partner.example", { "x@dept.example" }, false,
+	    { TLS13, .cert_subject = "client.partner.example+00.evil",
+	    .cert_issuer = "tlsgate+20Test+20CA", .cert_fp = FP_OTHER_PAIRS,
+	    .postfix_policy = true }, NULL },
+	{ MTA_POSTFIX, "192.0.2.42", "unknown", NULL, "submission",
+	    "b@Partner.Example", { "z@secure.example" }, false,
+	    { TLS12, .cert_fp = FP_PAIRS, .postfix_policy = true }, NULL },
 };
 
 static const char *const policies[] = {
@@ -429,6 +450,7 @@ static const char *const policies[] = {
 	"issuer=\"/O=tlsgate test/CN=tlsgate Test CA\"\n"
 	"client 192.0.2.24/29 verify fingerprint=sha256:" FP_PAIRS "\n"
 	"client 2001:db8::/32 encrypt min_bits=512\n"
+	"client 192.0.2.40/30 verify pubkey=sha256:" FP_OTHER_PAIRS "\n"
 	"default encrypt\n",
 	"default verify mode=monitor\n"
 	"recipient example.org encrypt\n"
@@ -468,7 +490,7 @@ sample_facts(const struct sample *s, struct report_pairs *macros,
     struct facts *f)
 {
 	const struct report_view view = { .lookup = report_pairs_lookup,
-		.arg = macros };
+		.arg = macros, .postfix_policy = s->m.postfix_policy };
 
 	memset(macros, 0, sizeof(*macros));
 	if (!s->tls_unknown) {
@@ -494,6 +516,7 @@ recorded_line(const struct policy *p, const struct sample *s,
 		.client_name = s->name,
 		.client_addr = s->addr,
 		.facts = f,
+		.interface = s->m.postfix_policy ? "policy" : NULL,
 	};
 	struct audit_line a;
 	char *line;
