@@ -820,7 +820,7 @@ config_load(struct tlsgate_config *cfg, const char *path,
 	free(text);
 	fclose(fp);
 	/* A PolicySocket alone serves the policy service only. */
-	if (first_seen[key_index("PolicySocket")] != 0 &&
+	if (cfg->policy_socket != NULL &&
 	    first_seen[key_index("Socket")] == 0) {
 		free(cfg->socket);
 		cfg->socket = NULL;

@@ -343,6 +343,44 @@ START_TEST(test_umask)
 }
 END_TEST
 
+/*
+ * PolicySocket: beside Socket both are served; alone, the policy service
+ * only; one that is refused leaves the milter's default.  The timeouts
+ * are whole seconds, 1 to a day.
+ */
+START_TEST(test_policy_socket)
+{
+	static const char *const bad_seconds[] = { "0", "86401", "1.5", "-1",
+	    "10s", "" };
+	char text[64];
+
+	expect_ok("PolicySocket unix:/run/tlsgate/policy.sock\n");
+	ck_assert_ptr_null(cfg.socket);
+	ck_assert_str_eq(cfg.policy_socket, "unix:/run/tlsgate/policy.sock");
+	ck_assert_uint_eq(cfg.policy_timeout, 100);
+	ck_assert_uint_eq(cfg.policy_idle_timeout, 1200);
+	reset();
+	expect_ok("PolicySocket inet:10025@127.0.0.1\n"
+	    "Socket unix:/run/tlsgate/tlsgate.sock\nPolicyTimeout 30\n"
+	    "PolicyIdleTimeout 86400\n");
+	ck_assert_str_eq(cfg.socket, "unix:/run/tlsgate/tlsgate.sock");
+	ck_assert_str_eq(cfg.policy_socket, "inet:10025@127.0.0.1");
+	ck_assert_uint_eq(cfg.policy_timeout, 30);
+	ck_assert_uint_eq(cfg.policy_idle_timeout, 86400);
+	reset();
+	ck_assert(!load("PolicySocket relative/path\n"));
+	ck_assert_ptr_null(cfg.policy_socket);
+	ck_assert_ptr_nonnull(cfg.socket);
+	for (size_t i = 0; i < sizeof(bad_seconds) / sizeof(*bad_seconds); i++) {
+		reset();
+		snprintf(text, sizeof(text), "PolicyTimeout \"%s\"\n",
+		    bad_seconds[i]);
+		ck_assert_msg(!load(text), "accepted %s", text);
+		ck_assert_uint_eq(cfg.policy_timeout, 100);
+	}
+}
+END_TEST
+
 START_TEST(test_pid_file)
 {
 	expect_ok("PidFile /run/tlsgate/tlsgate.pid\n");
@@ -1143,6 +1181,7 @@ config_suite(void)
 	tcase_add_test(keys, test_defaults);
 	tcase_add_test(keys, test_empty_file_keeps_defaults);
 	tcase_add_test(keys, test_every_key);
+	tcase_add_test(keys, test_policy_socket);
 	tcase_add_test(keys, test_mode_and_action);
 	tcase_add_test(keys, test_log_level);
 	tcase_add_test(keys, test_syslog_facility);

@@ -76,7 +76,15 @@ write_input(const uint8_t *data, size_t size)
 static void
 check_config(const struct tlsgate_config *cfg)
 {
-	if (cfg->socket == NULL || config_check_socket(cfg->socket) != NULL)
+	/* The milter, the policy service, or both, on sockets that exist. */
+	if (cfg->socket == NULL && cfg->policy_socket == NULL)
+		__builtin_trap();
+	if ((cfg->socket != NULL && config_check_socket(cfg->socket) != NULL) ||
+	    (cfg->policy_socket != NULL &&
+	    config_check_socket(cfg->policy_socket) != NULL))
+		__builtin_trap();
+	if (cfg->policy_timeout < 1 || cfg->policy_timeout > 86400 ||
+	    cfg->policy_idle_timeout < 1 || cfg->policy_idle_timeout > 86400)
 		__builtin_trap();
 	/* A relative PolicyFile is made absolute beside the config file. */
 	if (cfg->policy_file == NULL || cfg->policy_file[0] != '/')
