@@ -309,13 +309,28 @@ parse_issuer(struct parser *ps, struct rule_build *rb,
 	return parse_dn_value(ps, tok, value, &rb->extra.issuers);
 }
 
+/* One digest more for a list; false after an error (reported). */
+static bool
+add_digest(struct parser *ps, const struct token *tok, struct fp_list *list,
+    const struct fingerprint *fp)
+{
+	struct fingerprint *grown = realloc(list->items, (list->count + 1) *
+	    sizeof(*grown));
+
+	if (grown == NULL) {
+		out_of_memory(ps, tok);
+		return false;
+	}
+	list->items = grown;
+	grown[list->count++] = *fp;
+	return true;
+}
+
 static bool
 parse_fingerprint(struct parser *ps, struct rule_build *rb,
     const struct token *tok, const char *value)
 {
-	struct fp_list *list = &rb->extra.fingerprints;
 	struct fingerprint fp;
-	struct fingerprint *grown;
 	const char *err = NULL;
 
 	if (!fp_parse_policy(value, &fp, &err)) {
@@ -323,23 +338,14 @@ parse_fingerprint(struct parser *ps, struct rule_build *rb,
 		    value, err != NULL ? err : "syntax error");
 		return false;
 	}
-	grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		out_of_memory(ps, tok);
-		return false;
-	}
-	list->items = grown;
-	grown[list->count++] = fp;
-	return true;
+	return add_digest(ps, tok, &rb->extra.fingerprints, &fp);
 }
 
 static bool
 parse_pubkey(struct parser *ps, struct rule_build *rb,
     const struct token *tok, const char *value)
 {
-	struct fp_list *list = &rb->extra.pubkeys;
 	struct fingerprint fp;
-	struct fingerprint *grown;
 	const char *err = NULL;
 
 	if (!fp_parse_pubkey(value, &fp, &err)) {
@@ -347,14 +353,7 @@ parse_pubkey(struct parser *ps, struct rule_build *rb,
 		    value, err != NULL ? err : "syntax error");
 		return false;
 	}
-	grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		out_of_memory(ps, tok);
-		return false;
-	}
-	list->items = grown;
-	grown[list->count++] = fp;
-	return true;
+	return add_digest(ps, tok, &rb->extra.pubkeys, &fp);
 }
 
 /* Whoever can write a certificate file decides what a rule lets through. */

@@ -885,21 +885,13 @@ START_TEST(test_replay_reads_earlier_replies)
 	    /* Then too weak, now no certificate: a change. */
 	    EARLIER("Q5", "192.0.2.2", LOGGED_TLS12, "530 5.7.0 Encryption too weak: "
 	    "TLSv1.2, TLSv1.3 or higher required");
-	char *dir = tu_tempdir();
-	char *path = tu_write_file(dir, "candidate",
+	struct policy *p = tu_load_policy(
 	    "client 192.0.2.1 encrypt min_version=TLSv1.3\n"
 	    "client 192.0.2.2 verify\n"
 	    "client 192.0.2.3 verify subject_cn=client.example\n"
-	    "client 192.0.2.4 encrypt\n");
-	struct policy_options opts;
-	struct diag_list diags;
-	struct policy *p;
+	    "client 192.0.2.4 encrypt\n", NULL);
 	char *summary, *errors;
 
-	policy_options_init(&opts);
-	diag_list_init(&diags);
-	p = policy_load_file(path, &opts, &diags);
-	ck_assert_ptr_nonnull(p);
 	summary = run_replay(p, log, false, &errors);
 	ck_assert_str_eq(errors, "");
 	ck_assert_uint_eq(summary_count(summary, "sessions (MAIL): "), 5);
@@ -909,10 +901,6 @@ START_TEST(test_replay_reads_earlier_replies)
 	free(summary);
 	free(errors);
 	policy_unref(p);
-	diag_list_free(&diags);
-	free(path);
-	tu_remove_tree(dir);
-	free(dir);
 #undef EARLIER
 #undef LOGGED_TLS12
 }

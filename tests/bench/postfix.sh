@@ -10,13 +10,18 @@
 # variant B is the same configuration with smtpd_milters empty; variant N
 # (when the null filter is built) attaches tests/null_filter, a libmilter
 # filter that decides nothing with tlsgate's negotiation, to tell the cost
-# of the milter protocol from tlsgate's own.  Postfix starts once; rounds
-# alternate A B [N] A B [N] ... ($ROUNDS of each), each after "postfix
-# reload" with the variant's smtpd_milters, a check that the switch took
-# (A: tlsgate answers 530 to a sender of an encrypt rule; B, N: 250), an
+# of the milter protocol from tlsgate's own; variant P asks the same
+# tlsgate as Postfix's policy service instead (check_policy_service first
+# in smtpd_recipient_restrictions, as contrib/postfix/main-policy.cf has
+# it, and no milter).  Postfix starts once; rounds alternate A B [N] P A B
+# [N] P ... ($ROUNDS of each), each after "postfix reload" with the
+# variant's smtpd_milters and smtpd_recipient_restrictions, a check that
+# the switch took (A: tlsgate answers 530 at MAIL to a sender of an encrypt
+# rule, P at RCPT; B, N: 250), an
 # untimed warm-up ($WARMUP messages) and a drained queue.  A round's figure
 # is messages/s over the wall clock of smtp-source; the result is
-# median(A) / median(B).  Every message must come out of the discard
+# median(A) / median(B), and median(P) / median(B) for the policy
+# service (target >= 95 %).  Every message must come out of the discard
 # transport (counted in Postfix's log).
 #
 # Everything this script starts runs in a cgroup of its own (v1 cpuacct or
@@ -61,6 +66,8 @@ WARMUP=${WARMUP:-100}
 POLICY_RULES=${POLICY_RULES:-100000}
 NULL_FILTER=${NULL_FILTER:-$BUILD/tests/null_filter}
 TARGET=90
+# Postfix with tlsgate as its policy service vs Postfix alone.
+POLICY_TARGET=95
 export top TLSGATE
 
 die() {
@@ -96,6 +103,7 @@ tg_pid=
 devlog_pid=
 null_pid=
 null_socket=$WORKDIR/null/null.sock
+policy_socket=$WORKDIR/tlsgate/policy.sock
 current=
 
 stop_tlsgate() {
@@ -183,11 +191,11 @@ cpu_ns() {
 }
 
 # filter_ticks VARIANT: CPU time of that variant's filter process so far
-# (tlsgate for A, the null filter for N), in clock ticks.
+# (tlsgate for A and P, the null filter for N), in clock ticks.
 filter_ticks() {
 	local pid=
 	case $1 in
-	A) pid=$tg_pid ;;
+	A | P) pid=$tg_pid ;;
 	N) pid=$null_pid ;;
 	esac
 	[ -n "$pid" ] || { echo 0; return 0; }
@@ -254,6 +262,7 @@ perl -e '
 {
 	echo "# written by tests/bench/postfix.sh"
 	echo "Socket unix:$MILTER_SOCKET"
+	echo "PolicySocket unix:$policy_socket"
 	echo "PolicyFile $WORKDIR/tlsgate/policy"
 	echo "LogLevel notice"
 	echo "Background no"
@@ -270,7 +279,7 @@ for _ in $(seq 100); do
 done
 [ -S "$MILTER_SOCKET" ] || die "tlsgate did not open $MILTER_SOCKET"
 
-variants=(A B)
+variants=(A B P)
 if [ "$NULL_FILTER" != no ] && [ -x "$NULL_FILTER" ]; then
 	mkdir -p "$WORKDIR/null"
 	chmod 755 "$WORKDIR/null"
@@ -283,7 +292,7 @@ if [ "$NULL_FILTER" != no ] && [ -x "$NULL_FILTER" ]; then
 		sleep 0.1
 	done
 	[ -S "$null_socket" ] || die "$NULL_FILTER did not open $null_socket"
-	variants=(A B N)
+	variants=(A B N P)
 fi
 
 # --- Postfix ----------------------------------------------------------------
@@ -314,15 +323,19 @@ pf_setup() {
 	current=A
 }
 
-# mail_reply: the reply to MAIL FROM:<a@must-encrypt.example> (a sender of
-# an encrypt rule of the policy) in a plaintext session.
+# mail_reply: the replies to MAIL FROM:<a@must-encrypt.example> (a sender
+# of an encrypt rule of the policy) and to RCPT TO:<b@dest.example> in a
+# plaintext session, on one line.
 mail_reply() {
 	perl -MIO::Socket::INET -e '
 		my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ARGV[0]", Timeout => 15)
 			or die "connect: $!\n";
 		sub r { my $l; do { $l = <$s>; defined $l or die "eof\n" } while $l =~ /^\d{3}-/; $l =~ s/\r?\n//; $l }
 		r(); print $s "EHLO bench.example\r\n"; r();
-		print $s "MAIL FROM:<a\@must-encrypt.example>\r\n"; print r(), "\n";
+		print $s "MAIL FROM:<a\@must-encrypt.example>\r\n"; my $m = r();
+		my $t = "";
+		if ($m =~ /^250/) { print $s "RCPT TO:<b\@dest.example>\r\n"; $t = r(); }
+		print "$m | $t\n";
 		print $s "QUIT\r\n";' "$SMTP_PORT" 2>&1 || true
 }
 
@@ -332,21 +345,27 @@ mail_reply() {
 pf_switch() {
 	local want reply i=0
 	case $1 in
-	A) postconf -c "$pf_conf" -e "smtpd_milters = unix:$MILTER_SOCKET" ;;
-	B) postconf -c "$pf_conf" -e "smtpd_milters =" ;;
-	N) postconf -c "$pf_conf" -e "smtpd_milters = unix:$null_socket" ;;
+	A) postconf -c "$pf_conf" -e "smtpd_milters = unix:$MILTER_SOCKET" \
+		"smtpd_recipient_restrictions =" ;;
+	B) postconf -c "$pf_conf" -e "smtpd_milters =" "smtpd_recipient_restrictions =" ;;
+	N) postconf -c "$pf_conf" -e "smtpd_milters = unix:$null_socket" \
+		"smtpd_recipient_restrictions =" ;;
+	P) postconf -c "$pf_conf" -e "smtpd_milters =" \
+		"smtpd_recipient_restrictions = check_policy_service { unix:$policy_socket, { default_action = 451 4.3.5 TLS policy service unavailable }, policy_context=mx }, permit_mynetworks, reject_unauth_destination" ;;
 	esac
 	if [ "$1" != "$current" ]; then
 		postfix -c "$pf_conf" reload >/dev/null 2>&1 || return 1
 		current=$1
 	fi
-	want=250
-	[ "$1" = A ] && want=530
+	want="250 *| 250 *"
+	[ "$1" = A ] && want="530 *| "
+	[ "$1" = P ] && want="250 *| 530 *"
 	# smtpd processes of the old configuration finish their sessions first.
 	while :; do
 		reply=$(mail_reply)
+		# shellcheck disable=SC2254 # want is a pattern
 		case $reply in
-		"$want"*) return 0 ;;
+		$want) return 0 ;;
 		esac
 		if [ $i -ge 50 ]; then
 			echo "postfix.sh: variant $1: MAIL from a sender of an encrypt rule got \"$reply\", expected $want" >&2
@@ -395,6 +414,7 @@ declare -A rates cpus name
 name[A]="with tlsgate"
 name[B]="no milter"
 name[N]="null filter"
+name[P]="policy service"
 order=""
 for ((r = 1; r <= ROUNDS; r++)); do
 	for v in "${variants[@]}"; do
@@ -434,6 +454,10 @@ med_a=$(median <<<"${rates[A]}")
 med_b=$(median <<<"${rates[B]}")
 pct=$(pct "$med_a" "$med_b")
 met=$(awk -v p="$pct" -v t="$TARGET" 'BEGIN { print (p + 0 >= t) ? "MET" : "NOT MET" }')
+med_p=$(median <<<"${rates[P]}")
+pct_p=$(pct "$med_p" "$med_b")
+met_p=$(awk -v p="$pct_p" -v t="$POLICY_TARGET" 'BEGIN { print (p + 0 >= t) ? "MET" : "NOT MET" }')
+cpu_p=$(median <<<"${cpus[P]}")
 tg_cpu=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$tg_pid/stat" 2>/dev/null || echo unknown)
 cpu_a=$(median <<<"${cpus[A]}")
 cpu_b=$(median <<<"${cpus[B]}")
@@ -454,7 +478,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "sessions=$SESSIONS"
 	echo "messages=$MESSAGES"
 	echo "rounds=$ROUNDS"
-	echo "variants=A: with tlsgate, B: no milter${null_pid:+, N: null filter}"
+	echo "variants=A: with tlsgate, B: no milter${null_pid:+, N: null filter}, P: tlsgate as policy service"
 	echo "order=${order# }"
 	echo "policy_rules=$POLICY_RULES"
 	echo "syslog=$syslog_kind"
@@ -482,6 +506,12 @@ mkdir -p "$(dirname "$OUT")"
 	echo "ratio_A_B_pct=$pct"
 	echo "target=>=$TARGET%"
 	echo "result=$met"
+	echo "msgs_per_s_P=${rates[P]# }"
+	echo "msgs_per_s_median_P=$med_p"
+	echo "cpu_ms_per_msg_median_P=$cpu_p"
+	echo "ratio_P_B_pct=$pct_p"
+	echo "policy_target=>=$POLICY_TARGET%"
+	echo "policy_result=$met_p"
 	echo
 	echo "Postfix $(postconf -c "$pf_conf" -h mail_version 2>/dev/null) on 127.0.0.1, discard transport;"
 	echo "smtp-source -s $SESSIONS -m $MESSAGES, $ROUNDS rounds each, alternated (${order# })"
@@ -496,6 +526,8 @@ mkdir -p "$(dirname "$OUT")"
 		echo "    with tlsgate $cpu_a, no milter $cpu_b${null_pid:+, null filter ${cpu_n:-}}; no milter/tlsgate: $cpu_pct %"
 	fi
 	echo "  tlsgate/no milter: $pct % (target >= $TARGET %): $met"
+	echo "  policy service: messages/s${rates[P]}; median $med_p; CPU $cpu_p ms/message"
+	echo "  policy service/no milter: $pct_p % (target >= $POLICY_TARGET %): $met_p"
 	echo "  (every variant: default_process_limit 200, smtpd_client_connection_count_limit 0,"
 	echo "   in_flow_delay 0, smtpd_tls_loglevel 0; syslog: $syslog_kind)"
 } >"$WORKDIR/result"

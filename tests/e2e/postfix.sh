@@ -166,13 +166,19 @@ pf_check_conf() {
 		echo "postfix: $conf/master.cf: $svc has chroot \"$got\", expected n" >&2
 		ok=1
 	fi
-	got=$(postconf -c "$conf" -n 2>&1 >/dev/null)
-	if [ -n "$got" ]; then
-		echo "postfix: postconf warns about $conf/main.cf:" >&2
-		echo "$got" >&2
-		ok=1
-	fi
+	pf_no_warnings "$conf" || ok=1
 	return $ok
+}
+
+# pf_no_warnings DIR: postconf has nothing to say about DIR/main.cf.
+pf_no_warnings() {
+	local got
+	got=$(postconf -c "$1" -n 2>&1 >/dev/null)
+	if [ -n "$got" ]; then
+		echo "postfix: postconf warns about $1/main.cf:" >&2
+		echo "$got" >&2
+		return 1
+	fi
 }
 
 pf_running() {
