@@ -408,7 +408,9 @@ conn_serve(struct policyd *pd, size_t slot)
 		    pd->opts.timeout : pd->opts.idle_timeout) * 1000LL;
 		if (!conn_flush(pd, slot))
 			return;
-		c = pd->conns[slot];
+		/* An answer not taken at once has PolicyTimeout to go. */
+		if (c->out_len > 0)
+			c->deadline_ms = now_ms() + pd->opts.timeout * 1000LL;
 	}
 }
 
