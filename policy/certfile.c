@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -198,6 +200,55 @@ load_fingerprint(gnutls_x509_crt_t crt, enum fp_algorithm algorithm,
 	return true;
 }
 
+/*
+ * The digests of the DER SubjectPublicKeyInfo: what Postfix reports as
+ * ccert_pubkey_fingerprint and certtool prints as "Public Key ID".
+ */
+static bool
+load_pubkey_digests(gnutls_x509_crt_t crt, struct cert_info *ci, char *err,
+    size_t errlen)
+{
+	const struct {
+		enum fp_algorithm algorithm;
+		gnutls_digest_algorithm_t digest;
+		struct fingerprint *out;
+	} digests[] = {
+		{ FP_MD5, GNUTLS_DIG_MD5, &ci->key_md5 },
+		{ FP_SHA1, GNUTLS_DIG_SHA1, &ci->key_sha1 },
+		{ FP_SHA256, GNUTLS_DIG_SHA256, &ci->key_sha256 },
+	};
+	gnutls_pubkey_t key = NULL;
+	gnutls_datum_t der = { NULL, 0 };
+	int ret;
+
+	if ((ret = gnutls_pubkey_init(&key)) < 0 ||
+	    (ret = gnutls_pubkey_import_x509(key, crt, 0)) < 0 ||
+	    (ret = gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &der)) < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]); i++) {
+		struct fingerprint *fp = digests[i].out;
+
+		memset(fp, 0, sizeof(*fp));
+		ret = gnutls_hash_fast(digests[i].digest, der.data, der.size,
+		    fp->bytes);
+		if (ret < 0)
+			goto fail;
+		fp->algorithm = digests[i].algorithm;
+		fp->length = fp_length(digests[i].algorithm);
+	}
+	gnutls_free(der.data);
+	gnutls_pubkey_deinit(key);
+	return true;
+
+fail:
+	set_err(err, errlen, "cannot read the public key: %s",
+	    gnutls_strerror(ret));
+	gnutls_free(der.data);
+	if (key != NULL)
+		gnutls_pubkey_deinit(key);
+	return false;
+}
+
 static void
 cert_info_clear(struct cert_info *ci)
 {
@@ -243,7 +294,8 @@ cert_info_fill(gnutls_x509_crt_t crt, struct cert_info *ci, char *err,
 	    !load_fingerprint(crt, FP_SHA1, GNUTLS_DIG_SHA1, &ci->sha1, err,
 	    errlen) ||
 	    !load_fingerprint(crt, FP_SHA256, GNUTLS_DIG_SHA256, &ci->sha256,
-	    err, errlen))
+	    err, errlen) ||
+	    !load_pubkey_digests(crt, ci, err, errlen))
 		goto fail;
 	return true;
 
@@ -372,6 +424,22 @@ cert_info_fingerprint(const struct cert_info *ci, enum fp_algorithm algorithm)
 		return &ci->sha1;
 	case FP_SHA256:
 		return &ci->sha256;
+	case FP_NONE:
+		break;
+	}
+	return NULL;
+}
+
+const struct fingerprint *
+cert_info_pubkey(const struct cert_info *ci, enum fp_algorithm algorithm)
+{
+	switch (algorithm) {
+	case FP_MD5:
+		return &ci->key_md5;
+	case FP_SHA1:
+		return &ci->key_sha1;
+	case FP_SHA256:
+		return &ci->key_sha256;
 	case FP_NONE:
 		break;
 	}

@@ -279,13 +279,19 @@ static enum match
 match_certs(const struct cert_list *files, const struct tls_facts *t,
     enum mta_flavour mta, struct rule_failure *f)
 {
-	/* Postfix's milter reports none; its policy service does. */
+	/*
+	 * Postfix's milter reports no fingerprint; its policy service reports
+	 * the public key's digest as well, and a certificate renewed with the
+	 * same key is the same partner: holding that key is what the
+	 * handshake proved.
+	 */
 	bool by_fp = t->fingerprint_known;
+	bool by_key = t->pubkey_known;
 	bool by_dn = mta != MTA_POSTFIX && t->subject.known &&
 	    !t->subject.truncated && t->issuer.known && !t->issuer.truncated;
 	bool by_cn = t->subject_cn.usable && t->issuer_cn.usable;
 
-	if (!by_fp && !by_dn && !by_cn) {
+	if (!by_fp && !by_key && !by_dn && !by_cn) {
 		const struct name_fact *bad = refused_name(&t->subject_cn,
 		    &t->issuer_cn);
 
@@ -312,12 +318,17 @@ match_certs(const struct cert_list *files, const struct tls_facts *t,
 		for (size_t j = 0; j < cf->count; j++) {
 			const struct cert_info *ci = &cf->certs[j];
 
-			if (by_fp) {
-				const struct fingerprint *fp =
+			if (by_fp || by_key) {
+				const struct fingerprint *fp = by_fp ?
 				    cert_info_fingerprint(ci,
-				    t->fingerprint.algorithm);
+				    t->fingerprint.algorithm) : NULL;
+				const struct fingerprint *key = by_key ?
+				    cert_info_pubkey(ci, t->pubkey.algorithm) :
+				    NULL;
 
-				if (fp != NULL && fp_equal(fp, &t->fingerprint))
+				if ((fp != NULL && fp_equal(fp,
+				    &t->fingerprint)) || (key != NULL &&
+				    fp_equal(key, &t->pubkey)))
 					return MATCH;
 			} else if (by_dn) {
 				if (dn_equal(&ci->subject, &t->subject.dn) &&

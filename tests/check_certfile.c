@@ -342,8 +342,11 @@ START_TEST(test_fingerprints_match_certtool)
 	struct reference_fp refs[16];
 	size_t n = read_reference(refs, 16), i;
 
-	/* client, selfsigned and client-ca2, three algorithms each. */
-	ck_assert_uint_eq(n, 9);
+	/*
+	 * client, client-renewed, selfsigned, selfsigned-next and
+	 * client-ca2, three algorithms each.
+	 */
+	ck_assert_uint_eq(n, 15);
 	for (i = 0; i < n; i++) {
 		char file[80], got[128], want[128];
 		enum fp_algorithm alg = algorithm_named(refs[i].alg);
@@ -364,6 +367,49 @@ START_TEST(test_fingerprints_match_certtool)
 		    refs[i].name, got, want);
 		cert_file_free(cf);
 	}
+}
+END_TEST
+
+/*
+ * The public key's digests, as certtool computes them ("Public Key ID",
+ * and MD5 of its --pubkey-info DER): what Postfix reports as
+ * ccert_pubkey_fingerprint.  A renewal that kept its key has another
+ * fingerprint and the same key digests.
+ */
+START_TEST(test_pubkeys_match_certtool)
+{
+	static const char *const names[] = { "client", "client-renewed",
+	    "selfsigned", "selfsigned-next", "client-ca2" };
+	static const char *const algs[] = { "md5", "sha1", "sha256" };
+	struct cert_file *client = load_one("client");
+	struct cert_file *renewed = load_one("client-renewed");
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct cert_file *cf = load_one(names[i]);
+
+		for (size_t j = 0; j < sizeof(algs) / sizeof(algs[0]); j++) {
+			const char *want = tu_pki_pubkey(names[i], algs[j]);
+			const struct fingerprint *got = cert_info_pubkey(
+			    &cf->certs[0], algorithm_named(algs[j]));
+			struct fingerprint ref;
+			char shown[128];
+
+			ck_assert_msg(fp_parse_reported(want, strlen(want),
+			    &ref), "%s %s: %s", names[i], algs[j], want);
+			ck_assert_ptr_nonnull(got);
+			fp_format(got, shown, sizeof(shown));
+			ck_assert_msg(fp_equal(got, &ref), "%s %s: %s, "
+			    "certtool %s", names[i], algs[j], shown, want);
+		}
+		cert_file_free(cf);
+	}
+	ck_assert(!fp_equal(&client->certs[0].sha256,
+	    &renewed->certs[0].sha256));
+	ck_assert(fp_equal(&client->certs[0].key_sha256,
+	    &renewed->certs[0].key_sha256));
+	ck_assert_ptr_null(cert_info_pubkey(&client->certs[0], FP_NONE));
+	cert_file_free(renewed);
+	cert_file_free(client);
 }
 END_TEST
 
@@ -560,6 +606,7 @@ certfile_suite(void)
 
 	tc = tcase_create("fingerprints");
 	tcase_add_test(tc, test_fingerprints_match_certtool);
+	tcase_add_test(tc, test_pubkeys_match_certtool);
 	tcase_add_test(tc, test_fingerprint_lookup);
 	suite_add_tcase(s, tc);
 

@@ -263,7 +263,8 @@ END_TEST
 /*
  * ccert_fingerprint, which Postfix's milter never reports: a pin matches
  * by it, of its own digest only (smtpd_tls_fingerprint_digest otherwise
- * answers 4.3.5, naming the setting), and cert= matches by it too.
+ * answers 4.3.5, naming the setting), and cert= matches by it too, and by
+ * ccert_pubkey_fingerprint.
  */
 START_TEST(test_fingerprints)
 {
@@ -322,6 +323,33 @@ START_TEST(test_fingerprints)
 	    TLS13 "ccert_subject=client.partner.example\n"
 	    "ccert_issuer=tlsgate+20Test+20CA\nccert_fingerprint=%s\n",
 	    tu_pki_fingerprint("client-ca2", "sha256"));
+	EXPECT_ACTION(answer(p, &s, request), "554 5.7.1 " LACK ": client "
+	    "certificate not authorized");
+	/*
+	 * cert= by public key as well: the renewed certificate (another
+	 * fingerprint, the same key) matches, in any digest Postfix uses;
+	 * another key does not, and neither does the fingerprint alone of
+	 * another certificate.
+	 */
+	for (int i = 0; i < 3; i++) {
+		static const char *const algs[] = { "sha256", "sha1", "md5" };
+		char fp[128];
+
+		/* One static buffer for both: the first copied out. */
+		snprintf(fp, sizeof(fp), "%s",
+		    tu_pki_fingerprint("client-renewed", algs[i]));
+		snprintf(request, sizeof(request), RCPT_FROM("192.0.2.2",
+		    "unknown") TLS13 "ccert_subject=client.partner.example\n"
+		    "ccert_issuer=tlsgate+20Test+20CA\nccert_fingerprint=%s\n"
+		    "ccert_pubkey_fingerprint=%s\n", fp,
+		    tu_pki_pubkey("client-renewed", algs[i]));
+		EXPECT_ACTION(answer(p, &s, request), "DUNNO");
+	}
+	snprintf(request, sizeof(request), RCPT_FROM("192.0.2.2", "unknown")
+	    TLS13 "ccert_subject=client.partner.example\n"
+	    "ccert_issuer=tlsgate+20Test+20CA\nccert_fingerprint=" PIN "\n"
+	    "ccert_pubkey_fingerprint=%s\n",
+	    tu_pki_pubkey("client-ca2", "sha256"));
 	EXPECT_ACTION(answer(p, &s, request), "554 5.7.1 " LACK ": client "
 	    "certificate not authorized");
 	policy_unref(p);

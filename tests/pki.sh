@@ -107,6 +107,16 @@ encryption_key'
 client_usage='tls_www_client
 signing_key
 encryption_key'
+# renew NAME OLD CA: NAME.pem signed by CA for the key of OLD, as a renewal
+# that keeps its key; NAME.key is a copy of OLD.key.
+renew() {
+	(umask 077 && cp "$out/$2.key" "$out/$1.key")
+	run_certtool "$1.pem" --generate-certificate \
+	    --load-privkey "$out/$1.key" --template "$tmpl/$1.cfg" \
+	    --load-ca-certificate "$out/$3.pem" \
+	    --load-ca-privkey "$out/$3.key" \
+	    --no-text --outfile "$out/$1.pem"
+}
 
 # Certificate authorities.
 template ca $ca_days "cn = \"tlsgate Test CA\"
@@ -143,11 +153,26 @@ organization = \"Partner Inc\"
 $client_usage"
 issue client-other ca
 
+# client renewed: a new certificate (another serial, so another
+# fingerprint) for the same key.
+template client-renewed $leaf_days "cn = \"client.partner.example\"
+organization = \"Partner Inc\"
+serial = 424242
+$client_usage"
+renew client-renewed client ca
+
 # Same subject as client, but nobody vouches for it.
 template selfsigned $leaf_days "cn = \"client.partner.example\"
 organization = \"Partner Inc\"
 $client_usage"
 selfsign selfsigned
+
+# The same partner's next self-signed certificate, with a new key: the
+# other side of a key rollover.
+template selfsigned-next $leaf_days "cn = \"client.partner.example\"
+organization = \"Partner Inc\"
+$client_usage"
+selfsign selfsigned-next
 
 # Same CN as client from an unrelated CA: only issuer pinning tells them apart.
 template client-ca2 $leaf_days "cn = \"client.partner.example\"
@@ -187,7 +212,7 @@ printf 'this is not a certificate\n' >"$out/garbage.pem"
 # Fingerprints as Sendmail writes {cert_fp} and {cert_md5}.
 fp=$out/fingerprints.tmp
 : >"$fp"
-for name in client selfsigned client-ca2; do
+for name in client client-renewed selfsigned selfsigned-next client-ca2; do
 	for alg in sha256 sha1 md5; do
 		hex=$(certtool --fingerprint --hash="$alg" \
 		    --infile "$out/$name.pem" 2>>"$log") ||
@@ -205,21 +230,29 @@ done
 mv "$fp" "$out/fingerprints"
 
 # The public keys' digests, as certtool prints them ("Public Key ID",
-# "Public Key PIN"): OUTDIR/pubkeys lists "NAME sha256 HEX" (pairs as
-# above) and "NAME pin-sha256 BASE64".
+# "Public Key PIN"): OUTDIR/pubkeys lists "NAME sha256 HEX", "NAME sha1
+# HEX", "NAME md5 HEX" (pairs as above) and "NAME pin-sha256 BASE64".
 pk=$out/pubkeys.tmp
 : >"$pk"
-for name in client selfsigned client-ca2; do
+for name in client client-renewed selfsigned selfsigned-next client-ca2; do
 	info=$(certtool -i --infile "$out/$name.pem" 2>>"$log") ||
 		fail "certtool -i failed for $name.pem"
 	hex=$(printf '%s\n' "$info" | sed -n '/Public Key ID:/,/Public Key PIN:/s/^[[:space:]]*sha256:\([0-9a-f]*\)[[:space:]]*$/\1/p' |
 	    head -n 1 | tr 'abcdef' 'ABCDEF' | sed 's/../&:/g; s/:$//')
 	pin=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*pin-sha256:\([A-Za-z0-9+/=]*\)[[:space:]]*$/\1/p' |
 	    head -n 1)
-	case $hex in
-	"" | *[!0-9A-F:]*) fail "no sha256 Public Key ID for $name.pem: $hex" ;;
-	esac
+	sha1=$(printf '%s\n' "$info" | sed -n '/Public Key ID:/,/Public Key PIN:/s/^[[:space:]]*sha1:\([0-9a-f]*\)[[:space:]]*$/\1/p' |
+	    head -n 1 | tr 'abcdef' 'ABCDEF' | sed 's/../&:/g; s/:$//')
+	# certtool prints no MD5 Public Key ID: the digest of the key's DER.
+	md5=$(certtool --pubkey-info --infile "$out/$name.pem" --outder 2>>"$log" |
+	    md5sum | sed 's/ .*//' | tr 'abcdef' 'ABCDEF' | sed 's/../&:/g; s/:$//')
+	for digest in "$hex" "$sha1" "$md5"; do
+		case $digest in
+		"" | *[!0-9A-F:]*) fail "no Public Key ID for $name.pem: '$digest'" ;;
+		esac
+	done
 	[ -n "$pin" ] || fail "no pin-sha256 Public Key PIN for $name.pem"
-	printf '%s sha256 %s\n%s pin-sha256 %s\n' "$name" "$hex" "$name" "$pin" >>"$pk"
+	printf '%s sha256 %s\n%s sha1 %s\n%s md5 %s\n%s pin-sha256 %s\n' \
+	    "$name" "$hex" "$name" "$sha1" "$name" "$md5" "$name" "$pin" >>"$pk"
 done
 mv "$pk" "$out/pubkeys"

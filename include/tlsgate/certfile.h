@@ -5,7 +5,9 @@
  * A file holds one or more PEM certificates.  For each one we keep what a
  * rule can compare with what the MTA reports: subject and issuer DN, their
  * CNs (with the CN count, so an ambiguous name is never taken for an
- * identity) and the MD5, SHA-1 and SHA-256 fingerprints.
+ * identity), the MD5, SHA-1 and SHA-256 fingerprints, and the same three
+ * digests of its public key (the DER SubjectPublicKeyInfo, which Postfix's
+ * policy service reports as ccert_pubkey_fingerprint).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -32,6 +34,7 @@ struct cert_info {
 	char *postfix_issuer_name;   /* as issuer: CN, else O */
 	char *issuer_cn;             /* CN of this certificate's issuer */
 	struct fingerprint md5, sha1, sha256;
+	struct fingerprint key_md5, key_sha1, key_sha256;
 };
 
 struct cert_file {
@@ -53,6 +56,10 @@ void cert_file_free(struct cert_file *cf);
 
 /* The fingerprint of the algorithm fp->algorithm, for comparison. */
 const struct fingerprint *cert_info_fingerprint(const struct cert_info *ci,
+    enum fp_algorithm algorithm);
+
+/* The digest of the public key of the algorithm given, for comparison. */
+const struct fingerprint *cert_info_pubkey(const struct cert_info *ci,
     enum fp_algorithm algorithm);
 
 #endif

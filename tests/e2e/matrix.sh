@@ -264,6 +264,24 @@ case_cert_pin() {
 	expect_reply mail "$m_not_authorized"
 	expect_log "reject stage=mail" "other.partner.example" "$(rule 1)" \
 		"reply=\"$m_not_authorized\""
+	# The same certificate renewed with its key: Sendmail's fingerprint
+	# tells them apart; Postfix's policy service reports the key, which
+	# is the same; Postfix's milter reports only the names, the same too.
+	swaks_tls client-renewed
+	if [ "$MTA_NAME" = sendmail ]; then
+		expect_reply mail "$m_not_authorized"
+		expect_log "reject stage=mail" "$(rule 1)" \
+			"$(pki_fingerprint client-renewed sha256)" \
+			"reply=\"$m_not_authorized\""
+	elif [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
+		expect_accepted
+		expect_log "accept stage=mail" \
+			"$(pki_fingerprint client-renewed sha256)" \
+			"pubkey=sha256:$(pki_pubkey client sha256)"
+	else
+		expect_accepted
+		expect_log "accept stage=mail" "client.partner.example"
+	fi
 }
 
 # subject= and fingerprint=: Sendmail reports both; Postfix reports neither
