@@ -108,6 +108,12 @@ tls_fields(struct audit_line *a, const struct facts *f)
 		fp_format(&t->pubkey, buf, sizeof(buf));
 		audit_field(a, "pubkey", buf);
 	}
+	/*
+	 * Sendmail's verify= already says so; the policy service's empty
+	 * ccert_fingerprint would otherwise read as not reported.
+	 */
+	if (t->cert_absent && t->verify_text == NULL)
+		audit_field(a, "cert", "none");
 }
 
 /* Each failed rule with its requirement and reason, then the reply. */
@@ -128,6 +134,9 @@ outcome_fields(struct audit_line *a, const struct policy *p,
 	}
 	if (d->verdict != VERDICT_ACCEPT)
 		audit_fieldf(a, "reply", "%s %s %s", d->code, d->ecode, d->text);
+	else if (d->rests_on_pin || d->rests_on_chain)
+		audit_field(a, "trust", d->rests_on_pin && d->rests_on_chain ?
+		    "pin+chain" : d->rests_on_pin ? "pin" : "chain");
 }
 
 /*

@@ -161,7 +161,7 @@ field_for(struct audit_record *r, const char *key, size_t len,
 	} fields[] = {
 		FIELD(client), FIELD(client_host), FIELD(host_verified),
 		FIELD(mta), FIELD(interface), FIELD(listener), FIELD(sender),
-		FIELD(rcpt), FIELD(pubkey),
+		FIELD(rcpt), FIELD(pubkey), FIELD(cert),
 		FIELD(tls), FIELD(tls_state), FIELD(cipher), FIELD(bits),
 		FIELD(verify), FIELD(subject), FIELD(subject_cn),
 		FIELD(issuer), FIELD(issuer_cn), FIELD(fingerprint),

@@ -106,7 +106,13 @@ request_macro(void *arg, const char *macro)
 		if (strcmp(macro, macro_attributes[i].macro) != 0)
 			continue;
 		value = policy_request_get(req, macro_attributes[i].attribute);
-		/* Postfix sends every attribute, empty where it has none. */
+		/*
+		 * Postfix sends every attribute, empty where it has none.  An
+		 * empty ccert_fingerprint is kept: it says that there was no
+		 * certificate (identity.h, cert_absent).
+		 */
+		if (strcmp(macro, "{cert_fp}") == 0)
+			return value;
 		return value != NULL && *value != '\0' ? value : NULL;
 	}
 	return NULL;

@@ -276,7 +276,9 @@ record_macros(const struct audit_record *rec, enum mta_flavour mta,
 	if (rec->interface.text != NULL &&
 	    strcmp(rec->interface.text, "policy") == 0) {
 		m->postfix_policy = true;
-		m->cert_fp = reported_digest(&rec->fingerprint);
+		m->cert_fp = rec->cert.text != NULL &&
+		    strcmp(rec->cert.text, "none") == 0 ? "" :
+		    reported_digest(&rec->fingerprint);
 		m->cert_pubkey = reported_digest(&rec->pubkey);
 		return sendmail_macro(lm, &m->cert_subject, &rec->subject_cn,
 		    &rec->subject_cn_raw) &&

@@ -277,7 +277,7 @@ refused_name(const struct name_fact *a, const struct name_fact *b)
 
 static enum match
 match_certs(const struct cert_list *files, const struct tls_facts *t,
-    enum mta_flavour mta, struct rule_failure *f)
+    enum mta_flavour mta, bool *pinned, struct rule_failure *f)
 {
 	/*
 	 * Postfix's milter reports no fingerprint; its policy service reports
@@ -287,14 +287,33 @@ match_certs(const struct cert_list *files, const struct tls_facts *t,
 	 */
 	bool by_fp = t->fingerprint_known;
 	bool by_key = t->pubkey_known;
-	bool by_dn = mta != MTA_POSTFIX && t->subject.known &&
+	/*
+	 * Names identify a certificate only when its chain verified: anyone
+	 * can put any name in a self-signed one.
+	 */
+	bool verified = t->verify == VERIFY_VERIFIED;
+	bool by_dn = verified && mta != MTA_POSTFIX && t->subject.known &&
 	    !t->subject.truncated && t->issuer.known && !t->issuer.truncated;
-	bool by_cn = t->subject_cn.usable && t->issuer_cn.usable;
+	bool by_cn = verified && t->subject_cn.usable && t->issuer_cn.usable;
 
 	if (!by_fp && !by_key && !by_dn && !by_cn) {
 		const struct name_fact *bad = refused_name(&t->subject_cn,
 		    &t->issuer_cn);
 
+		if (!verified && mta == MTA_POSTFIX) {
+			REASON(f, "Postfix reports no fingerprint to a milter, "
+			    "and names only for a verified chain: pin this "
+			    "certificate through tlsgate as its policy service "
+			    "(PolicySocket), or use verify");
+			return UNKNOWN;
+		}
+		if (!verified) {
+			REASON(f, "the MTA did not report {cert_fp} or "
+			    "{cert_md5}, and the names of a certificate whose "
+			    "chain did not verify prove nothing: %s",
+			    macro_hint(mta));
+			return UNKNOWN;
+		}
 		if (!t->subject_cn.known || !t->issuer_cn.known) {
 			REASON(f, "the MTA reported neither a fingerprint nor "
 			    "the subject and issuer names: %s",
@@ -328,8 +347,10 @@ match_certs(const struct cert_list *files, const struct tls_facts *t,
 
 				if ((fp != NULL && fp_equal(fp,
 				    &t->fingerprint)) || (key != NULL &&
-				    fp_equal(key, &t->pubkey)))
+				    fp_equal(key, &t->pubkey))) {
+					*pinned = true;
 					return MATCH;
+				}
 			} else if (by_dn) {
 				if (dn_equal(&ci->subject, &t->subject.dn) &&
 				    dn_equal(&ci->issuer, &t->issuer.dn))
@@ -398,7 +419,7 @@ match_cas(const struct cert_list *files, const struct tls_facts *t,
  */
 static enum match
 match_identity(const struct rule_extra *x, const struct tls_facts *t,
-    enum mta_flavour mta, struct rule_failure *f)
+    enum mta_flavour mta, bool *pinned, struct rule_failure *f)
 {
 	enum match results[8];
 	struct rule_failure scratch[8];
@@ -423,8 +444,11 @@ match_identity(const struct rule_extra *x, const struct tls_facts *t,
 		    &scratch[n]), n++;
 	if (x->pubkeys.count > 0)
 		results[n] = match_pubkeys(&x->pubkeys, t, &scratch[n]), n++;
+	if (x->fingerprints.count > 0 || x->pubkeys.count > 0)
+		*pinned = true;
 	if (x->certs.count > 0)
-		results[n] = match_certs(&x->certs, t, mta, &scratch[n]), n++;
+		results[n] = match_certs(&x->certs, t, mta, pinned,
+		    &scratch[n]), n++;
 	if (x->cas.count > 0)
 		results[n] = match_cas(&x->cas, t, mta, &scratch[n]), n++;
 	for (size_t i = 0; i < n; i++) {
@@ -440,6 +464,14 @@ match_identity(const struct rule_extra *x, const struct tls_facts *t,
 		}
 	}
 	return MATCH;
+}
+
+/* fingerprint=, pubkey= or cert=: the rule names its certificate. */
+static bool
+has_pins(const struct rule_extra *x)
+{
+	return x->fingerprints.count > 0 || x->pubkeys.count > 0 ||
+	    x->certs.count > 0;
 }
 
 /* The strength checks of a rule; false (and *f filled) when one fails. */
@@ -499,10 +531,15 @@ strength_met(const struct rule *r, const struct tls_facts *t,
 	return false;
 }
 
-/* True when the rule is met; otherwise *f says why. */
+/*
+ * True when the rule is met, and *pinned when a pin matched (the accept
+ * rests on a verified chain when the rule is verify); otherwise *f says
+ * why.  A pin is a trust anchor of its own (tlsgate-policy(5), PINS): an
+ * encrypt rule with one needs no verified chain, only that certificate.
+ */
 static bool
 rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
-    struct rule_failure *f)
+    bool *pinned, struct rule_failure *f)
 {
 	if (r->requirement == REQ_NONE)
 		return true;
@@ -521,8 +558,20 @@ rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
 	}
 	if (!strength_met(r, t, mta, f))
 		return false;
-	if (r->requirement < REQ_VERIFY)
-		return true;
+	if (r->requirement < REQ_VERIFY) {
+		if (r->extra == NULL || !has_pins(r->extra))
+			return true;
+		if (t->cert_absent) {
+			f->failure = FAIL_NO_CERT;
+			if (t->verify_text != NULL)
+				REASON(f, "no client certificate (verify=%s)",
+				    t->verify_text);
+			else
+				REASON(f, "no client certificate");
+			return false;
+		}
+		goto identity;
+	}
 	switch (t->verify) {
 	case VERIFY_UNKNOWN:
 		f->failure = FAIL_CANNOT_EVALUATE;
@@ -550,7 +599,8 @@ rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
 	}
 	if (r->extra == NULL)
 		return true;
-	switch (match_identity(r->extra, t, mta, f)) {
+identity:
+	switch (match_identity(r->extra, t, mta, pinned, f)) {
 	case MATCH:
 		return true;
 	case NO_MATCH:
@@ -569,6 +619,7 @@ check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
 {
 	const struct rule *r = &p->rules[index];
 	struct rule_failure *f = &d->failures[d->failure_count];
+	bool pinned = false;
 
 	/*
 	 * A hint, no more: the daemon counts this rule once the decision is
@@ -579,8 +630,13 @@ check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
 	if (p->counters != NULL)
 		__builtin_prefetch(&p->counters[index], 1);
 	d->matched[d->matched_count++] = index;
-	if (rule_met(r, &facts->tls, facts->mta, f))
+	if (rule_met(r, &facts->tls, facts->mta, &pinned, f)) {
+		if (pinned)
+			d->rests_on_pin = true;
+		if (r->requirement >= REQ_VERIFY)
+			d->rests_on_chain = true;
 		return;
+	}
 	f->rule = index;
 	f->tempfail = f->failure == FAIL_CANNOT_EVALUATE ||
 	    r->action == ACTION_TEMPFAIL;
@@ -836,6 +892,8 @@ decision_clear(struct decision *d)
 	d->failure_count = 0;
 	d->primary = 0;
 	d->mailbox_rewritten = false;
+	d->rests_on_pin = false;
+	d->rests_on_chain = false;
 }
 
 void

@@ -183,6 +183,9 @@ postfix_identity(struct tls_facts *out, const struct tls_macros *m,
 	 * verified or not; the milter none.
 	 */
 	out->fingerprint_reported = m->postfix_policy;
+	/* Postfix sends every attribute, empty where there is no value. */
+	out->cert_absent = m->postfix_policy && m->cert_fp != NULL &&
+	    *m->cert_fp == '\0';
 	if (m->postfix_policy && m->cert_fp != NULL)
 		out->fingerprint_known = fp_parse_reported(m->cert_fp,
 		    strlen(m->cert_fp), &out->fingerprint);
@@ -438,6 +441,9 @@ sendmail_identity(struct tls_facts *out, const struct tls_macros *m,
 		out->verify = VERIFY_UNKNOWN;
 	} else {
 		out->verify = sendmail_verify_state(m->verify);
+		/* NO: none presented; NOT: none asked for (sendmail.cf). */
+		out->cert_absent = strcmp(m->verify, "NO") == 0 ||
+		    strcmp(m->verify, "NOT") == 0;
 		if (!copy_optional(&out->verify_text, m->verify))
 			*ok = false;
 	}

@@ -88,9 +88,9 @@ static const struct attr_def attr_defs[ATTR_COUNT] = {
 	[ATTR_ISSUER_CN] = { "issuer_cn", REQ_VERIFY, true, true, parse_issuer_cn },
 	[ATTR_SUBJECT] = { "subject", REQ_VERIFY, true, true, parse_subject },
 	[ATTR_ISSUER] = { "issuer", REQ_VERIFY, true, true, parse_issuer },
-	[ATTR_FINGERPRINT] = { "fingerprint", REQ_VERIFY, true, true, parse_fingerprint },
-	[ATTR_PUBKEY] = { "pubkey", REQ_VERIFY, true, true, parse_pubkey },
-	[ATTR_CERT] = { "cert", REQ_VERIFY, true, true, parse_cert },
+	[ATTR_FINGERPRINT] = { "fingerprint", REQ_ENCRYPT, true, true, parse_fingerprint },
+	[ATTR_PUBKEY] = { "pubkey", REQ_ENCRYPT, true, true, parse_pubkey },
+	[ATTR_CERT] = { "cert", REQ_ENCRYPT, true, true, parse_cert },
 	[ATTR_CA] = { "ca", REQ_VERIFY, true, true, parse_ca },
 	[ATTR_ACTION] = { "action", REQ_NONE, false, false, parse_action },
 	[ATTR_MODE] = { "mode", REQ_NONE, false, false, parse_mode },
@@ -338,6 +338,18 @@ parse_fingerprint(struct parser *ps, struct rule_build *rb,
 		    value, err != NULL ? err : "syntax error");
 		return false;
 	}
+	/*
+	 * A pin is a trust anchor (tlsgate-policy(5), PINS): whoever can
+	 * make a certificate of the same digest gets in.
+	 */
+	if (fp.algorithm == FP_MD5 || fp.algorithm == FP_SHA1)
+		warning_at(ps, tok->line, tok->value_col, "%s is a weak "
+		    "digest for a pin: certificates with the same %s "
+		    "fingerprint can be made; pin sha256 (Sendmail: "
+		    "confCERT_FINGERPRINT_ALGORITHM, Postfix: "
+		    "smtpd_tls_fingerprint_digest)",
+		    fp_algorithm_name(fp.algorithm),
+		    fp_algorithm_name(fp.algorithm));
 	return add_digest(ps, tok, &rb->extra.fingerprints, &fp);
 }
 
@@ -591,7 +603,9 @@ parse_attribute(struct parser *ps, struct rule_build *rb,
 		error_at(ps, tok, tok->col,
 		    "'%s' needs %s, but the rule's requirement is 'none'",
 		    def->name, def->implies == REQ_VERIFY ?
-		    "a verified certificate" : "encryption");
+		    "a verified certificate" : id == ATTR_FINGERPRINT ||
+		    id == ATTR_PUBKEY || id == ATTR_CERT ?
+		    "a client certificate" : "encryption");
 		rb->failed = true;
 		return;
 	}

@@ -1202,6 +1202,171 @@ START_TEST(fingerprint_sendmail)
 }
 END_TEST
 
+/*
+ * Pins as trust anchors (tlsgate-policy(5), PINS), under Sendmail: a
+ * self-signed certificate it could not verify ({verify}=FAIL, {cert_fp}
+ * still sent) passes an encrypt rule that pins it, by fingerprint or by
+ * cert=; verify still wants the chain; names still imply verify; old and
+ * new pins side by side; no certificate is 5.7.0, another one 5.7.1, a
+ * fingerprint not sent 4.3.5.
+ */
+START_TEST(pin_trust_anchor_sendmail)
+{
+	struct policy *p = LOAD(
+	    "client 192.0.2.1 encrypt fingerprint=sha256:%s\n"
+	    "client 192.0.2.2 verify fingerprint=sha256:%s\n"
+	    "client 192.0.2.3 encrypt cert=selfsigned.pem\n"
+	    "client 192.0.2.4 encrypt subject_cn=client.partner.example "
+	    "fingerprint=sha256:%s\n"
+	    "client 192.0.2.5 encrypt fingerprint=sha256:%s "
+	    "fingerprint=sha256:%s\n"
+	    "client 192.0.2.6 verify fingerprint=sha256:%s\n",
+	    pki_fp("selfsigned", "sha256"), pki_fp("selfsigned", "sha256"),
+	    pki_fp("selfsigned", "sha256"), pki_fp("selfsigned", "sha256"),
+	    pki_fp("selfsigned-next", "sha256"), pki_fp("client", "sha256"));
+	struct session s;
+	struct decision d;
+
+	ck_assert_uint_eq(policy_rule(p, 0)->requirement, REQ_ENCRYPT);
+	ck_assert_uint_eq(policy_rule(p, 3)->requirement, REQ_VERIFY);
+	session_init(&s, MTA_SENDMAIL, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	sendmail_cert(&s, "FAIL", SM_CLIENT_SUBJECT, SM_CLIENT_SUBJECT,
+	    CLIENT_CN, CLIENT_CN);
+	s.m.cert_fp = pki_fp("selfsigned", "sha256");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert(d.rests_on_pin);
+	ck_assert(!d.rests_on_chain);
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+	EXPECT_REASON(&d, "verify=FAIL");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert(d.rests_on_pin);
+	/* A name proves nothing on a certificate nobody vouched for. */
+	session_client(&s, "192.0.2.4");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+	/* Rollover: either pin. */
+	session_client(&s, "192.0.2.5");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	s.m.cert_fp = pki_fp("selfsigned-next", "sha256");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+
+	/* Another certificate, unverified or verified. */
+	s.m.cert_fp = pki_fp("client-ca2", "sha256");
+	for (unsigned c = 1; c <= 5; c += 2) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NOT_AUTHORIZED, false, NOT_AUTH_TEXT);
+		EXPECT_ONLY(p, &d, c, FAIL_NOT_AUTHORIZED, false);
+	}
+	/* No certificate at all: required, not "cannot evaluate". */
+	sendmail_cert(&s, "NO", NULL, NULL, NULL, NULL);
+	s.m.cert_fp = NULL;
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+	EXPECT_ONLY(p, &d, 1, FAIL_NO_CERT, false);
+	EXPECT_REASON(&d, "no client certificate (verify=NO)");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+	/* A certificate but no {cert_fp}: the macro is not configured. */
+	sendmail_cert(&s, "FAIL", SM_CLIENT_SUBJECT, SM_CLIENT_SUBJECT,
+	    CLIENT_CN, CLIENT_CN);
+	session_client(&s, "192.0.2.1");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 1, "{cert_fp}", NULL);
+	/* cert= does not fall back on the names of an unverified one. */
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 3, "{cert_fp}", "prove nothing");
+
+	/* A verified chain and a pin: the accept rests on both. */
+	present_client(&s);
+	session_client(&s, "192.0.2.6");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert(d.rests_on_pin);
+	ck_assert(d.rests_on_chain);
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * Under Postfix: its milter reports no fingerprint, so a pin answers 4.3.5
+ * naming the policy service; the policy service reports the fingerprint
+ * and the key of an unverified certificate, and an empty
+ * ccert_fingerprint for none.
+ */
+START_TEST(pin_trust_anchor_postfix)
+{
+	char pubkey[128];
+	struct policy *p;
+	struct session s;
+	struct decision d;
+
+	snprintf(pubkey, sizeof(pubkey), "%s",
+	    tu_pki_pubkey("selfsigned", "sha256"));
+	p = LOAD("client 192.0.2.1 encrypt fingerprint=sha256:%s\n"
+	    "client 192.0.2.2 encrypt pubkey=sha256:%s\n"
+	    "client 192.0.2.3 encrypt cert=selfsigned.pem\n",
+	    pki_fp("selfsigned", "sha256"), pubkey);
+	session_init(&s, MTA_POSTFIX, "192.0.2.1", "a@example.net");
+	session_tls13(&s);
+	/* The milter: an unverified certificate is not even named. */
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 1, "to a milter", "policy service");
+	session_client(&s, "192.0.2.2");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 2, "public key", "policy service");
+	session_client(&s, "192.0.2.3");
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_CANNOT(p, &d, 3, "to a milter", "policy service");
+
+	/* The policy service. */
+	s.m.postfix_policy = true;
+	s.m.cert_fp = pki_fp("selfsigned", "sha256");
+	s.m.cert_pubkey = pubkey;
+	for (unsigned c = 1; c <= 3; c++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ACCEPT(&d);
+		ck_assert(d.rests_on_pin);
+		ck_assert(!d.rests_on_chain);
+	}
+	s.m.cert_fp = pki_fp("client-ca2", "sha256");
+	s.m.cert_pubkey = tu_pki_pubkey("client-ca2", "sha256");
+	EXPECT_REFUSED_BY_EACH(p, &s, 3, NULL);
+	s.m.cert_fp = "";
+	s.m.cert_pubkey = "";
+	for (unsigned c = 1; c <= 3; c++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "192.0.2.%u", c);
+		session_client(&s, addr);
+		decide(p, &s, STAGE_MAIL, &d);
+		EXPECT_ROW(&d, FAIL_NO_CERT, false, NO_CERT_TEXT);
+		EXPECT_REASON(&d, "no client certificate");
+	}
+	session_free(&s);
+	policy_unref(p);
+}
+END_TEST
+
 /* cert=FILE under Sendmail: by fingerprint, else by subject and issuer DN. */
 START_TEST(cert_sendmail)
 {
@@ -2931,6 +3096,8 @@ evaluate_suite(void)
 	tcase_add_test(tc, subject_dn_sendmail);
 	tcase_add_test(tc, fingerprint_sendmail);
 	tcase_add_test(tc, cert_sendmail);
+	tcase_add_test(tc, pin_trust_anchor_sendmail);
+	tcase_add_test(tc, pin_trust_anchor_postfix);
 	tcase_add_test(tc, cert_postfix);
 	tcase_add_loop_test(tc, ca_match, 0, 2);
 	suite_add_tcase(s, tc);

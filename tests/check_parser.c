@@ -790,8 +790,8 @@ START_TEST(test_pubkey_attribute)
 	    "pubkey=pin-sha256:FC8jSerU4DTkRX0TsJDc7graZuvh5sw4PFaPzcyRExU=\n",
 	    &opts);
 	ck_assert_ptr_nonnull(p);
-	/* A pin wants a verified certificate, as fingerprint= does. */
-	ck_assert_uint_eq(policy_rule(p, 0)->requirement, REQ_VERIFY);
+	/* A pin is a trust anchor of its own: encrypt stays encrypt. */
+	ck_assert_uint_eq(policy_rule(p, 0)->requirement, REQ_ENCRYPT);
 	ck_assert_uint_eq(policy_rule(p, 0)->extra->pubkeys.count, 1);
 	/* The two forms of one key are one pin. */
 	ck_assert(fp_equal(&policy_rule(p, 0)->extra->pubkeys.items[0],
@@ -848,11 +848,47 @@ START_TEST(test_warning_unpinned_subject_cn)
 }
 END_TEST
 
+/*
+ * A pin is a trust anchor: md5 and sha1 ones are warned about, at the
+ * value, under every MTA; sha256 ones and pubkey= are not.
+ */
+START_TEST(test_warning_weak_pin)
+{
+	struct policy_options opts;
+	struct policy *p;
+
+	policy_options_init(&opts);
+	opts.mta = MTA_SENDMAIL;
+	p = load_with("sender a.example encrypt "
+	    "fingerprint=md5:00112233445566778899aabbccddeeff "
+	    "fingerprint=sha256:00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\n"
+	    "sender b.example verify "
+	    "fingerprint=sha1:00112233445566778899aabbccddeeff00112233\n",
+	    &opts);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(diags.errors, 0);
+	ck_assert_uint_eq(diags.warnings, 2);
+	ck_assert_str_eq(diag_text(0), NAME ":1:38: warning: md5 is a weak "
+	    "digest for a pin: certificates with the same md5 fingerprint can "
+	    "be made; pin sha256 (Sendmail: confCERT_FINGERPRINT_ALGORITHM, "
+	    "Postfix: smtpd_tls_fingerprint_digest)");
+	ck_assert_ptr_nonnull(strstr(diag_text(1), NAME ":2:37: warning: "
+	    "sha1 is a weak digest for a pin"));
+	/* Old and new side by side: any of them. */
+	ck_assert_uint_eq(policy_rule(p, 0)->extra->fingerprints.count, 2);
+	ck_assert_uint_eq(policy_rule(p, 0)->requirement, REQ_ENCRYPT);
+	ck_assert_uint_eq(policy_rule(p, 1)->requirement, REQ_VERIFY);
+	policy_unref(p);
+}
+END_TEST
+
 START_TEST(test_warning_postfix_attributes)
 {
 	static const char text[] =
 	    "sender a.example verify subject=\"CN=mx,O=A\"\n"
-	    "sender b.example verify fingerprint=md5:00112233445566778899aabbccddeeff\n";
+	    "sender b.example verify fingerprint=sha256:00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\n";
 	struct policy_options opts;
 	struct policy *p;
 
@@ -1237,6 +1273,7 @@ parser_suite(void)
 	tcase_add_test(warnings, test_no_warning_reachable);
 	tcase_add_test(warnings, test_warning_public_mx);
 	tcase_add_test(warnings, test_pubkey_attribute);
+	tcase_add_test(warnings, test_warning_weak_pin);
 	tcase_add_test(warnings, test_warning_none_attributes);
 	tcase_add_test(warnings, test_warning_unpinned_subject_cn);
 	tcase_add_test(warnings, test_warning_postfix_attributes);

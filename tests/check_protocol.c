@@ -2855,11 +2855,11 @@ START_TEST(test_query_policy_interface)
 		ck_abort();
 	ck_assert_int_eq(run_binary(batch, queries, &out), 0);
 	/* Policy warnings come first, on stderr. */
-	ck_assert_msg(strstr(out, "\nmail: accept\nmail: tempfail ") != NULL,
-	    "got %s", out);
+	ck_assert_msg(strstr(out, "\nmail: accept trust=pin+chain\n"
+	    "mail: tempfail ") != NULL, "got %s", out);
 	ck_assert_ptr_nonnull(strstr(out, "Postfix does not report certificate "
 	    "fingerprints to a milter"));
-	ck_assert_ptr_nonnull(strstr(out, "\nmail: accept\n"));
+	ck_assert_ptr_nonnull(strstr(out, "4.3.5\nmail: accept trust=pin+chain\n"));
 	free(out);
 	ck_assert_int_eq(run_binary(no_pubkey, NULL, &out), 2);
 	ck_assert_ptr_nonnull(strstr(out, "give interface=policy"));
@@ -2948,6 +2948,90 @@ START_TEST(test_policy_service)
 	ck_assert_str_eq(answer, ACTION_DUNNO);
 	ck_assert_int_gt(pc_read_answer(fd, answer, sizeof(answer)), 0);
 	ck_assert_str_eq(answer, ACTION_NO_STARTTLS);
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
+#define POLICY_RCPT_CERT(addr, fp) "request=smtpd_access_policy\n" \
+	"protocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=" addr "\n" \
+	"client_name=unknown\nreverse_client_name=unknown\n" \
+	"sender=a@sender.example\nrecipient=b@example.org\ninstance=" addr \
+	"\nqueue_id=\npolicy_context=mx\nccert_subject=\nccert_issuer=\n" \
+	"ccert_fingerprint=" fp "\nccert_pubkey_fingerprint=\n" POLICY_TLS13
+
+/*
+ * A pin is a trust anchor: through both interfaces of one daemon, a
+ * certificate nobody verified passes the encrypt rule that pins it, and
+ * the audit line says the accept rested on the pin; under verify it is
+ * refused; another certificate, or none, is refused, and a policy
+ * service line without a certificate says cert=none for replay.
+ */
+START_TEST(test_pin_trust_anchor)
+{
+	struct daemon d;
+	struct mail_macros m;
+	char reply[1024], *line;
+	int fd;
+
+	daemon_start_policy(&d, "default none\n"
+	    "client 192.0.2.0/24 encrypt fingerprint=sha256:" FP_HEX "\n"
+	    "client 198.51.100.0/24 verify fingerprint=sha256:" FP_HEX "\n",
+	    NULL, true);
+	sendmail_mail(&m, "TLSv1.3", "256", "FAIL",
+	    "/O=Partner+20Inc/CN=client.partner.example",
+	    "client.partner.example", FP_HEX);
+	one_mail(&d, "192.0.2.9", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "continue");
+	line = EXPECT_LOG(&d, "5C1a9xQ2: accept");
+	ck_assert_msg(strstr(line, " verify=FAIL ") != NULL &&
+	    strstr(line, "fingerprint=sha256:" FP_HEX " trust=pin") != NULL,
+	    "%s", line);
+	free(line);
+	one_mail(&d, "198.51.100.9", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "554 5.7.0 " LACK_OF_SECURITY
+	    ": client certificate required");
+	line = EXPECT_LOG(&d, "5C1a9xQ2: reject");
+	ck_assert_ptr_nonnull(strstr(line, "reason=\"client certificate not "
+	    "verified (verify=FAIL)\""));
+	free(line);
+	sendmail_mail(&m, "TLSv1.3", "256", "FAIL",
+	    "/O=Partner+20Inc/CN=client.partner.example",
+	    "client.partner.example", FP_OTHER);
+	one_mail(&d, "192.0.2.9", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "554 5.7.1 " NOT_AUTHORIZED);
+	free(EXPECT_LOG(&d, "5C1a9xQ2: reject"));
+	sendmail_mail(&m, "TLSv1.3", "256", "NO", NULL, NULL, NULL);
+	one_mail(&d, "192.0.2.9", &m, reply, sizeof(reply));
+	ck_assert_str_eq(reply, "554 5.7.0 " LACK_OF_SECURITY
+	    ": client certificate required");
+	line = EXPECT_LOG(&d, "5C1a9xQ2: reject");
+	ck_assert_ptr_nonnull(strstr(line, "reason=\"no client certificate "
+	    "(verify=NO)\""));
+	free(line);
+
+	fd = policy_connect(&d);
+	EXPECT_POLICY_ANSWER(fd, POLICY_RCPT_CERT("192.0.2.1", FP_HEX),
+	    ACTION_DUNNO);
+	line = EXPECT_LOG(&d, "NOQUEUE: accept stage=mail interface=policy");
+	ck_assert_msg(strstr(line, "fingerprint=sha256:" FP_HEX " trust=pin")
+	    != NULL, "%s", line);
+	free(line);
+	EXPECT_POLICY_ANSWER(fd, POLICY_RCPT_CERT("198.51.100.1", FP_HEX),
+	    "action=554 5.7.0 " LACK_OF_SECURITY
+	    ": client certificate required\n\n");
+	free(EXPECT_LOG(&d, "NOQUEUE: reject stage=mail interface=policy"));
+	EXPECT_POLICY_ANSWER(fd, POLICY_RCPT_CERT("192.0.2.2", FP_OTHER),
+	    "action=554 5.7.1 " NOT_AUTHORIZED "\n\n");
+	free(EXPECT_LOG(&d, "NOQUEUE: reject stage=mail interface=policy"));
+	EXPECT_POLICY_ANSWER(fd, POLICY_RCPT("192.0.2.3", POLICY_TLS13),
+	    "action=554 5.7.0 " LACK_OF_SECURITY
+	    ": client certificate required\n\n");
+	line = EXPECT_LOG(&d, "NOQUEUE: reject stage=mail interface=policy");
+	ck_assert_msg(strstr(line, " bits=256 cert=none rule=") != NULL &&
+	    strstr(line, "reason=\"no client certificate\"") != NULL, "%s",
+	    line);
+	free(line);
 	close(fd);
 	daemon_stop(&d);
 }
@@ -5427,6 +5511,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_policy_service);
 	tcase_add_test(tc, test_policy_service_faults);
 	tcase_add_test(tc, test_policy_service_beside_milter);
+	tcase_add_test(tc, test_pin_trust_anchor);
 	tcase_add_test(cli, test_startup_errors);
 	tcase_add_test(cli, test_socket_faults);
 	tcase_add_test(cli, test_pid_file_links);

@@ -429,6 +429,25 @@ static const struct sample samples[] = {
 	{ MTA_POSTFIX, "192.0.2.42", "unknown", NULL, "submission",
 	    "b@Partner.Example", { "z@secure.example" }, false,
 	    { TLS12, .cert_fp = FP_PAIRS, .postfix_policy = true }, NULL },
+	/* No certificate: an empty ccert_fingerprint. */
+	{ MTA_POSTFIX, "192.0.2.43", "unknown", NULL, "mx",
+	    "a@partner.example", { "x@dept.example" }, false,
+	    { TLS13, .cert_fp = "", .cert_pubkey = "",
+	    .postfix_policy = true }, NULL },
+	/* Self-signed: pinned, never verified. */
+	{ MTA_POSTFIX, "192.0.2.44", "unknown", NULL, "mx",
+	    "a@partner.example", { "x@dept.example" }, false,
+	    { TLS13, .cert_fp = FP_OTHER_PAIRS, .cert_pubkey = FP_PAIRS,
+	    .postfix_policy = true }, NULL },
+	{ MTA_SENDMAIL, "192.0.2.30", "client.partner.example", "OK", "mx",
+	    "a@partner.example", { "x@dept.example" }, false,
+	    { TLS13, .verify = "FAIL", .cert_subject = SM_PARTNER_DN,
+	    .cert_issuer = SM_PARTNER_DN, .cn_subject =
+	    "client.partner.example", .cn_issuer = "client.partner.example",
+	    .cert_fp = FP_PAIRS }, NULL },
+	{ MTA_SENDMAIL, "192.0.2.31", "client.partner.example", "OK", "mx",
+	    "a@partner.example", { "x@dept.example" }, false,
+	    { TLS13, .verify = "NO" }, NULL },
 };
 
 static const char *const policies[] = {
@@ -455,6 +474,13 @@ static const char *const policies[] = {
 	"default verify mode=monitor\n"
 	"recipient example.org encrypt\n"
 	"sender example.net verify action=tempfail\n",
+	/* Pins as trust anchors: encrypt, no chain needed. */
+	"client 192.0.2.40/29 encrypt fingerprint=sha256:" FP_PAIRS
+	" pubkey=sha256:" FP_PAIRS "\n"
+	"client 192.0.2.44 encrypt pubkey=sha256:" FP_PAIRS "\n"
+	"client 192.0.2.30/31 encrypt fingerprint=sha256:" FP_PAIRS "\n"
+	"client 192.0.2.20/30 verify fingerprint=sha256:" FP_PAIRS "\n"
+	"default none\n",
 };
 
 #define POLICY_COUNT (sizeof(policies) / sizeof(*policies))

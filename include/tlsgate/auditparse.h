@@ -51,6 +51,8 @@ struct audit_record {
 	struct audit_value issuer_cn;
 	struct audit_value fingerprint;
 	struct audit_value pubkey;      /* Postfix's policy service */
+	struct audit_value cert;        /* "none": the policy service's empty
+	                                   ccert_fingerprint */
 	/* Sendmail macros that were not valid xtext, as sent. */
 	struct audit_value subject_raw;
 	struct audit_value subject_cn_raw;

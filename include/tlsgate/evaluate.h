@@ -76,6 +76,13 @@ struct decision {
 	 */
 	bool mailbox_rewritten;
 	struct address mailbox;
+	/*
+	 * What the certificate checks of the rules that were met rested on:
+	 * a pin that matched (fingerprint=, pubkey=, cert= by digest), a
+	 * chain the MTA verified (a verify rule).  For the audit line.
+	 */
+	bool rests_on_pin;
+	bool rests_on_chain;
 };
 
 /*

@@ -110,6 +110,12 @@ struct tls_facts {
 	struct name_fact issuer_cn;
 	struct dn_fact subject;
 	struct dn_fact issuer;
+	/*
+	 * Known that the client presented no certificate: Sendmail's
+	 * {verify} NO or NOT, an empty ccert_fingerprint from Postfix's
+	 * policy service.  Postfix's milter cannot tell.
+	 */
+	bool cert_absent;
 	/* The interface reports fingerprints at all (not Postfix's milter). */
 	bool fingerprint_reported;
 	bool fingerprint_known;
