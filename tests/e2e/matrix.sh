@@ -365,6 +365,71 @@ case_pubkey_rule() {
 	fi
 }
 
+# A pin is a trust anchor: a self-signed certificate, which no MTA
+# verifies, passes the encrypt rule that pins it.  Sendmail sends {cert_fp}
+# with {verify}=FAIL; Postfix sends fingerprint and key to its policy
+# service, verified or not, and nothing to its milter.
+case_selfsigned_pin() {
+	local fp hex
+	fp=$(pki_fingerprint selfsigned sha256)
+	hex=$(pki_pubkey selfsigned sha256)
+	[ -n "$fp" ] && [ -n "$hex" ] ||
+		{ e2e_fail "no digests of selfsigned in $PKI_DIR"; return 1; }
+	tlsgate_use "default encrypt fingerprint=sha256:$fp" || return 1
+	swaks_tls selfsigned
+	if [ "$MTA_NAME" = postfix ] && [ "${TLSGATE_INTERFACE:-milter}" != policy ]; then
+		expect_reply mail "$m_cannot_evaluate"
+		expect_log "tempfail stage=mail" "$(rule 1)" \
+			"Postfix does not report certificate fingerprints" \
+			"policy service" "reply=\"$m_cannot_evaluate\""
+		tlsgate_use "default encrypt cert=$PKI_DIR/selfsigned.pem" || return 1
+		swaks_tls selfsigned
+		expect_reply mail "$m_cannot_evaluate"
+		expect_log "tempfail stage=mail" "$(rule 1)" "policy service" \
+			"reply=\"$m_cannot_evaluate\""
+		return 0
+	fi
+	expect_accepted
+	expect_log "accept stage=mail" "fingerprint=sha256:$fp" "trust=pin"
+	if [ "$MTA_NAME" = sendmail ]; then
+		expect_log "accept stage=mail" "verify=FAIL" "trust=pin"
+	fi
+	# Another certificate the MTA does verify: not the pinned one.
+	swaks_tls client
+	expect_reply mail "$m_not_authorized"
+	expect_log "reject stage=mail" "$(rule 1)" "reply=\"$m_not_authorized\""
+	# No certificate at all.
+	swaks_tls -
+	expect_reply mail "$m_cert_required"
+	expect_log "reject stage=mail" "$(rule 1)" "no client certificate" \
+		"reply=\"$m_cert_required\""
+	# The pin under verify: the chain must verify too.
+	tlsgate_use "default verify fingerprint=sha256:$fp" || return 1
+	swaks_tls selfsigned
+	expect_reply mail "$m_cert_required"
+	expect_log "reject stage=mail" "$(rule 1)" "reply=\"$m_cert_required\""
+	# cert= of the self-signed file.
+	tlsgate_use "default encrypt cert=$PKI_DIR/selfsigned.pem" || return 1
+	swaks_tls selfsigned
+	expect_accepted
+	expect_log "accept stage=mail" "trust=pin"
+	# Rollover: old and new pins side by side, both let in.
+	tlsgate_use "default encrypt fingerprint=sha256:$fp fingerprint=sha256:$(pki_fingerprint selfsigned-next sha256)" || return 1
+	swaks_tls selfsigned
+	expect_accepted
+	swaks_tls selfsigned-next
+	expect_accepted
+	expect_log "accept stage=mail" "$(pki_fingerprint selfsigned-next sha256)" "trust=pin"
+	if [ "${TLSGATE_INTERFACE:-milter}" = policy ]; then
+		tlsgate_use "default encrypt pubkey=sha256:$hex" || return 1
+		swaks_tls selfsigned
+		expect_accepted
+		expect_log "accept stage=mail" "pubkey=sha256:$hex" "trust=pin"
+		swaks_tls selfsigned-next
+		expect_reply mail "$m_not_authorized"
+	fi
+}
+
 case_reload() {
 	tlsgate_use 'default encrypt' || return 1
 	swaks_run
@@ -436,6 +501,7 @@ MATRIX_CASES=(
 	case_subject_rule
 	case_fingerprint_rule
 	case_pubkey_rule
+	case_selfsigned_pin
 	case_reload
 	case_reload_refused
 	case_milter_down
