@@ -8,7 +8,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +17,7 @@
 #include "tlsgate/auditparse.h"
 #include "tlsgate/evaluate.h"
 #include "tlsgate/replay.h"
+#include "tlsgate/strmap.h"
 
 /* Groups listed in the summary unless -v asks for all of them. */
 #define GROUP_LIMIT 20
@@ -48,17 +48,9 @@ static const char *const change_names[CHANGE_KINDS] = {
 };
 
 /* A count per text: clients, domains, rules. */
-struct tally_entry {
-	char *key;
-	unsigned long count;
-};
-
 struct tally {
 	const char *title;
-	struct tally_entry *slots;
-	size_t size;            /* a power of two */
-	size_t used;
-	bool out_of_memory;
+	struct strmap counts;   /* of unsigned long */
 };
 
 enum group { GROUP_CLIENT, GROUP_SENDER, GROUP_RECIPIENT, GROUP_NEW_RULE,
@@ -93,74 +85,13 @@ struct replay {
 	struct tally groups[GROUPS];
 };
 
-static uint64_t
-hash_text(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static bool
-tally_grow(struct tally *t)
-{
-	size_t size = t->size == 0 ? 64 : t->size * 2;
-	struct tally_entry *slots = calloc(size, sizeof(*slots));
-
-	if (slots == NULL)
-		return false;
-	for (size_t i = 0; i < t->size; i++) {
-		size_t j;
-
-		if (t->slots[i].key == NULL)
-			continue;
-		j = (size_t)hash_text(t->slots[i].key) & (size - 1);
-		while (slots[j].key != NULL)
-			j = (j + 1) & (size - 1);
-		slots[j] = t->slots[i];
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->size = size;
-	return true;
-}
-
 static void
 tally_add(struct tally *t, const char *key)
 {
-	size_t i;
+	unsigned long *count = strmap_get(&t->counts, key);
 
-	if (t->used * 2 >= t->size && !tally_grow(t)) {
-		t->out_of_memory = true;
-		return;
-	}
-	i = (size_t)hash_text(key) & (t->size - 1);
-	while (t->slots[i].key != NULL) {
-		if (strcmp(t->slots[i].key, key) == 0) {
-			t->slots[i].count++;
-			return;
-		}
-		i = (i + 1) & (t->size - 1);
-	}
-	t->slots[i].key = strdup(key);
-	if (t->slots[i].key == NULL) {
-		t->out_of_memory = true;
-		return;
-	}
-	t->slots[i].count = 1;
-	t->used++;
-}
-
-static void
-tally_free(struct tally *t)
-{
-	for (size_t i = 0; i < t->size; i++)
-		free(t->slots[i].key);
-	free(t->slots);
+	if (count != NULL)
+		(*count)++;
 }
 
 struct replay *
@@ -174,8 +105,10 @@ replay_new(const struct policy *candidate, bool verbose, FILE *out, FILE *err)
 	r->verbose = verbose;
 	r->out = out;
 	r->err = err;
-	for (size_t g = 0; g < GROUPS; g++)
+	for (size_t g = 0; g < GROUPS; g++) {
 		r->groups[g].title = group_titles[g];
+		strmap_init(&r->groups[g].counts, sizeof(unsigned long));
+	}
 	return r;
 }
 
@@ -185,7 +118,7 @@ replay_free(struct replay *r)
 	if (r == NULL)
 		return;
 	for (size_t g = 0; g < GROUPS; g++)
-		tally_free(&r->groups[g]);
+		strmap_free(&r->groups[g].counts, NULL);
 	free(r->scratch);
 	free(r);
 }
@@ -447,38 +380,37 @@ replay_stream(struct replay *r, const char *name, FILE *in)
 static int
 by_count_then_key(const void *a, const void *b)
 {
-	const struct tally_entry *x = a, *y = b;
+	const struct strmap_slot *x = a, *y = b;
+	unsigned long cx = *(const unsigned long *)x->value;
+	unsigned long cy = *(const unsigned long *)y->value;
 
-	if (x->count != y->count)
-		return x->count > y->count ? -1 : 1;
+	if (cx != cy)
+		return cx > cy ? -1 : 1;
 	return strcmp(x->key, y->key);
 }
 
 static void
 report_group(const struct tally *t, bool all, FILE *out)
 {
-	struct tally_entry *sorted;
-	size_t n = 0;
+	struct strmap_slot *sorted;
+	size_t n = t->counts.used;
 
 	fprintf(out, "%s:\n", t->title);
-	if (t->used == 0) {
+	if (n == 0) {
 		fprintf(out, "  (none)\n");
 		return;
 	}
-	sorted = malloc(t->used * sizeof(*sorted));
+	sorted = strmap_sorted(&t->counts, by_count_then_key);
 	if (sorted == NULL) {
 		fprintf(out, "  (out of memory)\n");
 		return;
 	}
-	for (size_t i = 0; i < t->size; i++)
-		if (t->slots[i].key != NULL)
-			sorted[n++] = t->slots[i];
-	qsort(sorted, n, sizeof(*sorted), by_count_then_key);
 	for (size_t i = 0; i < n && (all || i < GROUP_LIMIT); i++)
-		fprintf(out, "  %8lu  %s\n", sorted[i].count, sorted[i].key);
+		fprintf(out, "  %8lu  %s\n",
+		    *(const unsigned long *)sorted[i].value, sorted[i].key);
 	if (!all && n > GROUP_LIMIT)
 		fprintf(out, "  (%zu more; -v lists all)\n", n - GROUP_LIMIT);
-	if (t->out_of_memory)
+	if (t->counts.out_of_memory)
 		fprintf(out, "  (incomplete: out of memory)\n");
 	free(sorted);
 }

@@ -1,0 +1,116 @@
+/*
+ * strmap.c - a map from text to a fixed-size value (strmap.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsgate/strmap.h"
+
+static uint64_t
+hash_text(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+void
+strmap_init(struct strmap *m, size_t value_size)
+{
+	memset(m, 0, sizeof(*m));
+	m->value_size = value_size;
+}
+
+static bool
+strmap_grow(struct strmap *m)
+{
+	size_t size = m->size == 0 ? 64 : m->size * 2;
+	struct strmap_slot *slots = calloc(size, sizeof(*slots));
+
+	if (slots == NULL)
+		return false;
+	for (size_t i = 0; i < m->size; i++) {
+		size_t j;
+
+		if (m->slots[i].key == NULL)
+			continue;
+		j = (size_t)hash_text(m->slots[i].key) & (size - 1);
+		while (slots[j].key != NULL)
+			j = (j + 1) & (size - 1);
+		slots[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->size = size;
+	return true;
+}
+
+void *
+strmap_get(struct strmap *m, const char *key)
+{
+	size_t i;
+
+	if (m->used * 2 >= m->size && !strmap_grow(m)) {
+		m->out_of_memory = true;
+		return NULL;
+	}
+	i = (size_t)hash_text(key) & (m->size - 1);
+	while (m->slots[i].key != NULL) {
+		if (strcmp(m->slots[i].key, key) == 0)
+			return m->slots[i].value;
+		i = (i + 1) & (m->size - 1);
+	}
+	m->slots[i].key = strdup(key);
+	m->slots[i].value = calloc(1, m->value_size > 0 ? m->value_size : 1);
+	if (m->slots[i].key == NULL || m->slots[i].value == NULL) {
+		free(m->slots[i].key);
+		free(m->slots[i].value);
+		m->slots[i].key = NULL;
+		m->slots[i].value = NULL;
+		m->out_of_memory = true;
+		return NULL;
+	}
+	m->used++;
+	return m->slots[i].value;
+}
+
+struct strmap_slot *
+strmap_sorted(const struct strmap *m,
+    int (*compare)(const void *, const void *))
+{
+	struct strmap_slot *sorted;
+	size_t n = 0;
+
+	if (m->used == 0 || (sorted = malloc(m->used * sizeof(*sorted))) ==
+	    NULL)
+		return NULL;
+	for (size_t i = 0; i < m->size; i++)
+		if (m->slots[i].key != NULL)
+			sorted[n++] = m->slots[i];
+	qsort(sorted, n, sizeof(*sorted), compare);
+	return sorted;
+}
+
+void
+strmap_free(struct strmap *m, void (*free_value)(void *))
+{
+	for (size_t i = 0; i < m->size; i++) {
+		if (m->slots[i].key == NULL)
+			continue;
+		if (free_value != NULL)
+			free_value(m->slots[i].value);
+		free(m->slots[i].value);
+		free(m->slots[i].key);
+	}
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
