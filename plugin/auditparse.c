@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "tlsgate/auditparse.h"
@@ -40,6 +41,39 @@ tlsgate_message(const char *line, size_t len)
 				return NULL;
 	}
 	return colon + 2;
+}
+
+/*
+ * The timestamp at the start of a syslog line, after an optional "<PRI>":
+ * RFC 3164's "Mmm dd hh:mm:ss" or an RFC 3339 word (rsyslog's high
+ * precision form, journalctl -o short-iso); NULL for any other start.
+ */
+static const char *
+line_timestamp(const char *line, size_t len, size_t *tlen)
+{
+	const char *p = line, *end = line + len;
+
+	if (p < end && *p == '<') {
+		const char *close = memchr(p, '>', (size_t)(end - p));
+
+		if (close == NULL || close - p > 4)
+			return NULL;
+		p = close + 1;
+	}
+	if (end - p >= 15 && isupper((unsigned char)p[0]) &&
+	    islower((unsigned char)p[1]) && islower((unsigned char)p[2]) &&
+	    p[3] == ' ' && p[6] == ' ' && p[9] == ':' && p[12] == ':') {
+		*tlen = 15;
+		return p;
+	}
+	if (end - p >= 19 && isdigit((unsigned char)p[0]) && p[4] == '-' &&
+	    p[7] == '-' && p[10] == 'T') {
+		const char *space = memchr(p, ' ', (size_t)(end - p));
+
+		*tlen = space != NULL ? (size_t)(space - p) : (size_t)(end - p);
+		return p;
+	}
+	return NULL;
 }
 
 struct cursor {
@@ -250,6 +284,7 @@ audit_parse_line(const char *line, size_t len, char *scratch,
 	if (message == NULL)
 		return AUDIT_LINE_OTHER_PROGRAM;
 	memset(r, 0, sizeof(*r));
+	r->timestamp = line_timestamp(line, len, &r->timestamp_len);
 	r->message = message;
 	r->message_len = (size_t)(line + len - message);
 	c.p = message;

@@ -33,6 +33,8 @@
 #include "tlsgate/readable.h"
 #include "tlsgate/reload.h"
 #include "tlsgate/replay.h"
+#include "tlsgate/suffixlist.h"
+#include "tlsgate/usage.h"
 #include "tlsgate/snapshot.h"
 
 #ifndef SYSCONFDIR
@@ -60,12 +62,17 @@ usage(FILE *out)
 	    "decided for\n"
 	    "                                         the sessions in the "
 	    "audit log\n"
+	    "       tlsgate -R [-c FILE] [-j] [-m N] [-n N] [LOG...]\n"
+	    "                                         TLS usage report and "
+	    "suggested rules\n"
 	    "       tlsgate -V | -h\n"
 	    "\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr too\n"
 	    "  -v       with -r: print every changed decision, list every "
 	    "group\n"
+	    "  -j       with -R: JSON; -m N: suggest from N sessions (10); "
+	    "-n N: top N (50)\n"
 	    "\n"
 	    "query keys: client= client_host= listener= sender= recipient= "
 	    "(repeatable)\n"
@@ -289,25 +296,24 @@ run_query(const struct policy *p, int count, char **words)
 	return accepted ? EXIT_SUCCESS : EXIT_NOT_ACCEPTED;
 }
 
-/* -r: the logs named (stdin without any, or for "-"), then the summary. */
+/*
+ * The logs named, or stdin without any (or for "-"), each through read;
+ * an unreadable log is said and the others still read.  EXIT_FAILURE when
+ * any could not be read.
+ */
 static int
-run_replay(const struct policy *p, bool verbose, int count, char **logs)
+read_logs(int count, char **logs,
+    bool (*read)(void *arg, const char *name, FILE *in), void *arg)
 {
-	struct replay *r = replay_new(p, verbose, stdout, stderr);
 	int status = EXIT_SUCCESS;
 
-	if (r == NULL) {
-		fprintf(stderr, "tlsgate: out of memory\n");
-		return EXIT_FAILURE;
-	}
-	if (count == 0 && !replay_stream(r, "-", stdin))
+	if (count == 0 && !read(arg, "-", stdin))
 		status = EXIT_FAILURE;
 	for (int i = 0; i < count; i++) {
 		FILE *in = strcmp(logs[i], "-") == 0 ? stdin :
 		    fopen(logs[i], "r");
 
 		if (in == NULL) {
-			/* The other logs still count; the exit status says. */
 			fprintf(stderr, "tlsgate: %s: %s\n", logs[i],
 			    strerror(errno));
 			status = EXIT_FAILURE;
@@ -315,11 +321,32 @@ run_replay(const struct policy *p, bool verbose, int count, char **logs)
 		}
 		/* Logs run to gigabytes: fewer, larger reads. */
 		setvbuf(in, NULL, _IOFBF, 1 << 20);
-		if (!replay_stream(r, logs[i], in))
+		if (!read(arg, logs[i], in))
 			status = EXIT_FAILURE;
 		if (in != stdin)
 			fclose(in);
 	}
+	return status;
+}
+
+static bool
+replay_log(void *arg, const char *name, FILE *in)
+{
+	return replay_stream(arg, name, in);
+}
+
+/* -r: the logs, then the summary. */
+static int
+run_replay(const struct policy *p, bool verbose, int count, char **logs)
+{
+	struct replay *r = replay_new(p, verbose, stdout, stderr);
+	int status;
+
+	if (r == NULL) {
+		fprintf(stderr, "tlsgate: out of memory\n");
+		return EXIT_FAILURE;
+	}
+	status = read_logs(count, logs, replay_log, r);
 	replay_report(r, stdout);
 	if (fflush(stdout) != 0)
 		status = EXIT_FAILURE;
@@ -327,6 +354,128 @@ run_replay(const struct policy *p, bool verbose, int count, char **logs)
 		status = EXIT_NOT_ACCEPTED;
 	replay_free(r);
 	return status;
+}
+
+static bool
+usage_log(void *arg, const char *name, FILE *in)
+{
+	return usage_stream(arg, name, in, stderr);
+}
+
+/* A count for -m or -n: a whole number from 1 on. */
+static bool
+parse_count(const char *text, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(text, &end, 10);
+	return errno == 0 && end != text && *end == '\0' && *out > 0 &&
+	    text[0] != '-';
+}
+
+/*
+ * -R [-c FILE] [-j] [-m N] [-n N] [LOG...]: the TLS usage report, and the
+ * rules it suggests, checked with the configuration's policy options.
+ */
+static int
+run_usage_report(int argc, char **argv)
+{
+	const char *config_path = default_config;
+	bool config_given = false, json = false;
+	struct usage_options uopts = { .min_sessions = 10, .top = 50 };
+	struct tlsgate_config cfg;
+	struct policy_options popts;
+	struct diag_list diags;
+	struct suffix_list *suffixes;
+	struct usage *u;
+	int opt, status;
+
+	optind = 1;
+	while ((opt = getopt(argc, argv, "+Rc:jm:n:")) != -1) {
+		switch (opt) {
+		case 'R':
+			break;
+		case 'c':
+			config_path = optarg;
+			config_given = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'm':
+		case 'n':
+			if (!parse_count(optarg, opt == 'm' ?
+			    &uopts.min_sessions : &uopts.top)) {
+				fprintf(stderr, "tlsgate: -%c takes a whole "
+				    "number from 1 on, not '%s'\n", opt,
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	config_init(&cfg);
+	diag_list_init(&diags);
+	if ((config_given || access(config_path, F_OK) == 0) &&
+	    !config_load(&cfg, config_path, &diags)) {
+		diag_list_print(&diags, stderr);
+		diag_list_free(&diags);
+		config_free(&cfg);
+		return EXIT_FAILURE;
+	}
+	diag_list_print(&diags, stderr);
+	diag_list_free(&diags);
+	policy_options_init(&popts);
+	popts.milter = cfg.socket != NULL;
+	memcpy(popts.recipient_delimiter, cfg.recipient_delimiter,
+	    sizeof(popts.recipient_delimiter));
+	uopts.policy = &popts;
+	suffixes = suffix_list_load(SUFFIX_LIST_PATH);
+	if (suffixes == NULL)
+		fprintf(stderr, "tlsgate: %s: %s: client hosts are grouped by "
+		    "their last two labels (install the publicsuffix package "
+		    "for the Public Suffix List)\n", SUFFIX_LIST_PATH,
+		    strerror(errno));
+	uopts.suffixes = suffixes;
+	u = usage_new(&uopts);
+	if (u == NULL) {
+		fprintf(stderr, "tlsgate: out of memory\n");
+		suffix_list_free(suffixes);
+		config_free(&cfg);
+		return EXIT_FAILURE;
+	}
+	status = read_logs(argc - optind, argv + optind, usage_log, u);
+	if (json)
+		usage_print_json(u, stdout);
+	else
+		usage_print_text(u, stdout);
+	if (fflush(stdout) != 0)
+		status = EXIT_FAILURE;
+	usage_free(u);
+	suffix_list_free(suffixes);
+	config_free(&cfg);
+	return status;
+}
+
+/* Whether -R is among the options, which then read as -R's own. */
+static bool
+usage_report_asked(int argc, char **argv)
+{
+	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "-R") == 0)
+			return true;
+		/* Options with a value: skip it. */
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-r") == 0 ||
+		    strcmp(argv[i], "-m") == 0) && i + 1 < argc)
+			i++;
+	}
+	return false;
 }
 
 /* The filesystem path of a unix socket spec, or NULL for inet sockets. */
@@ -787,6 +936,8 @@ main(int argc, char **argv)
 	struct policy *p;
 	int opt, status;
 
+	if (usage_report_asked(argc, argv))
+		return run_usage_report(argc, argv);
 	while ((opt = getopt(argc, argv, "+c:fnqr:vVh")) != -1) {
 		switch (opt) {
 		case 'c':

@@ -377,18 +377,6 @@ replay_stream(struct replay *r, const char *name, FILE *in)
 	return ok;
 }
 
-static int
-by_count_then_key(const void *a, const void *b)
-{
-	const struct strmap_slot *x = a, *y = b;
-	unsigned long cx = *(const unsigned long *)x->value;
-	unsigned long cy = *(const unsigned long *)y->value;
-
-	if (cx != cy)
-		return cx > cy ? -1 : 1;
-	return strcmp(x->key, y->key);
-}
-
 static void
 report_group(const struct tally *t, bool all, FILE *out)
 {
@@ -400,7 +388,7 @@ report_group(const struct tally *t, bool all, FILE *out)
 		fprintf(out, "  (none)\n");
 		return;
 	}
-	sorted = strmap_sorted(&t->counts, by_count_then_key);
+	sorted = strmap_sorted(&t->counts, strmap_by_count);
 	if (sorted == NULL) {
 		fprintf(out, "  (out of memory)\n");
 		return;

@@ -83,6 +83,22 @@ strmap_get(struct strmap *m, const char *key)
 	return m->slots[i].value;
 }
 
+const void *
+strmap_find(const struct strmap *m, const char *key)
+{
+	size_t i;
+
+	if (m->size == 0)
+		return NULL;
+	i = (size_t)hash_text(key) & (m->size - 1);
+	while (m->slots[i].key != NULL) {
+		if (strcmp(m->slots[i].key, key) == 0)
+			return m->slots[i].value;
+		i = (i + 1) & (m->size - 1);
+	}
+	return NULL;
+}
+
 struct strmap_slot *
 strmap_sorted(const struct strmap *m,
     int (*compare)(const void *, const void *))
@@ -113,4 +129,16 @@ strmap_free(struct strmap *m, void (*free_value)(void *))
 	}
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
+}
+
+int
+strmap_by_count(const void *a, const void *b)
+{
+	const struct strmap_slot *x = a, *y = b;
+	unsigned long cx = *(const unsigned long *)x->value;
+	unsigned long cy = *(const unsigned long *)y->value;
+
+	if (cx != cy)
+		return cx > cy ? -1 : 1;
+	return strcmp(x->key, y->key);
 }

@@ -25,6 +25,9 @@ struct audit_value {
 };
 
 struct audit_record {
+	/* The syslog timestamp as written; NULL when the form is not known. */
+	const char *timestamp;
+	size_t timestamp_len;
 	const char *message;    /* the tlsgate message, as logged */
 	size_t message_len;
 	const char *queue_id;

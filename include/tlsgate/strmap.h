@@ -34,12 +34,21 @@ void strmap_init(struct strmap *m, size_t value_size);
  */
 void *strmap_get(struct strmap *m, const char *key);
 
+/* The value of key, or NULL when it is not there. */
+const void *strmap_find(const struct strmap *m, const char *key);
+
 /*
  * The slots in use, in a new array of m->used sorted with compare (over
  * struct strmap_slot); NULL when empty or memory runs out.
  */
 struct strmap_slot *strmap_sorted(const struct strmap *m,
     int (*compare)(const void *, const void *));
+
+/*
+ * For strmap_sorted over values of unsigned long: the largest count
+ * first, then by key.
+ */
+int strmap_by_count(const void *a, const void *b);
 
 /* Frees the keys and values; free_value, when given, first. */
 void strmap_free(struct strmap *m, void (*free_value)(void *));

@@ -1,0 +1,1006 @@
+/*
+ * usage.c - "tlsgate -R": counts the MAIL decisions of tlsgate's audit
+ * lines by sender domain, client network, host, listener and issuer, and
+ * suggests for each sender domain and client network the strictest rule
+ * every session seen met (usage.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsgate/address.h"
+#include "tlsgate/auditfacts.h"
+#include "tlsgate/auditparse.h"
+#include "tlsgate/diag.h"
+#include "tlsgate/fingerprint.h"
+#include "tlsgate/iptable.h"
+#include "tlsgate/policy.h"
+#include "tlsgate/strmap.h"
+#include "tlsgate/tls_version.h"
+#include "tlsgate/usage.h"
+
+enum { V_SSL3, V_TLS10, V_TLS11, V_TLS12, V_TLS13, V_OTHER, VERSIONS };
+
+static const char *const version_names[VERSIONS] = {
+	"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "other",
+};
+
+enum group { G_SENDER, G_CLIENT, G_HOST, G_LISTENER, G_ISSUER, GROUPS };
+
+static const struct {
+	const char *title;      /* text */
+	const char *json;       /* JSON array */
+	const char *key;        /* JSON key of an entry's name */
+} groups[GROUPS] = {
+	{ "by sender domain", "senders", "domain" },
+	{ "by client network", "clients", "network" },
+	{ "by client host (registered domain of the verified name)", "hosts",
+	    "host" },
+	{ "by listener", "listeners", "listener" },
+	{ "by certificate issuer", "issuers", "issuer" },
+};
+
+/* The figures of one sender domain, network, host, listener or issuer. */
+struct entry {
+	bool ready;             /* the maps below are initialised */
+	unsigned long sessions;
+	unsigned long tls;
+	unsigned long tls_unknown;
+	unsigned long versions[VERSIONS];
+	int lowest_version;     /* TLS_VERSION_UNKNOWN: none seen */
+	bool version_unreadable;
+	int lowest_bits;        /* -1: none seen */
+	unsigned long certs;
+	unsigned long verified;
+	unsigned long refused;
+	unsigned long would_refuse;
+	struct strmap cns;      /* of unsigned long */
+	struct strmap issuers;
+	struct strmap fingerprints;
+	struct strmap refused_by;
+	/* For the suggestion: what every session had in common. */
+	bool not_tls;           /* a session without TLS, or TLS unknown */
+	bool unverified;        /* a TLS session without a verified chain */
+	bool names_differ;      /* not one usable subject CN and issuer CN */
+	char *subject_cn;
+	char *issuer_cn;
+	bool fingerprints_differ;
+	char *fingerprint;      /* "sha256:HEX" */
+	char first[64];
+	char last[64];
+};
+
+struct usage {
+	struct usage_options opts;
+	char *scratch;
+	size_t scratch_size;
+	unsigned long lines;
+	unsigned long other_programs;
+	unsigned long other_messages;
+	unsigned long malformed;
+	unsigned long cut;
+	unsigned long rcpt_lines;
+	unsigned long problems_shown;
+	struct entry total;
+	struct strmap groups[GROUPS];   /* of struct entry */
+	/*
+	 * Sessions whose sender or client is not known: any sender or
+	 * client rule could apply to them, so every suggestion of that
+	 * kind must hold for them too.
+	 */
+	struct entry unknown_sender;
+	struct entry unknown_client;
+};
+
+static void
+entry_ready(struct entry *e)
+{
+	if (e->ready)
+		return;
+	e->ready = true;
+	e->lowest_version = TLS_VERSION_UNKNOWN;
+	e->lowest_bits = -1;
+	strmap_init(&e->cns, sizeof(unsigned long));
+	strmap_init(&e->issuers, sizeof(unsigned long));
+	strmap_init(&e->fingerprints, sizeof(unsigned long));
+	strmap_init(&e->refused_by, sizeof(unsigned long));
+}
+
+static void
+entry_free(void *value)
+{
+	struct entry *e = value;
+
+	if (!e->ready)
+		return;
+	strmap_free(&e->cns, NULL);
+	strmap_free(&e->issuers, NULL);
+	strmap_free(&e->fingerprints, NULL);
+	strmap_free(&e->refused_by, NULL);
+	free(e->subject_cn);
+	free(e->issuer_cn);
+	free(e->fingerprint);
+}
+
+struct usage *
+usage_new(const struct usage_options *opts)
+{
+	struct usage *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	u->opts = *opts;
+	for (size_t g = 0; g < GROUPS; g++)
+		strmap_init(&u->groups[g], sizeof(struct entry));
+	entry_ready(&u->total);
+	entry_ready(&u->unknown_sender);
+	entry_ready(&u->unknown_client);
+	return u;
+}
+
+void
+usage_free(struct usage *u)
+{
+	if (u == NULL)
+		return;
+	for (size_t g = 0; g < GROUPS; g++)
+		strmap_free(&u->groups[g], entry_free);
+	entry_free(&u->total);
+	entry_free(&u->unknown_sender);
+	entry_free(&u->unknown_client);
+	free(u->scratch);
+	free(u);
+}
+
+static void
+count(struct strmap *m, const char *key)
+{
+	unsigned long *n = strmap_get(m, key);
+
+	if (n != NULL)
+		(*n)++;
+}
+
+static size_t
+version_slot(int version)
+{
+	switch (version) {
+	case 0x0300:
+		return V_SSL3;
+	case 0x0301:
+		return V_TLS10;
+	case 0x0302:
+		return V_TLS11;
+	case 0x0303:
+		return V_TLS12;
+	case 0x0304:
+		return V_TLS13;
+	default:
+		return V_OTHER;
+	}
+}
+
+/* Keeps the first value of a run in *kept, or marks the run as mixed. */
+static void
+same_value(char **kept, bool *differ, const char *value)
+{
+	if (*differ)
+		return;
+	if (value == NULL) {
+		*differ = true;
+		return;
+	}
+	if (*kept == NULL) {
+		*kept = strdup(value);
+		if (*kept == NULL)
+			*differ = true;
+		return;
+	}
+	if (strcmp(*kept, value) != 0)
+		*differ = true;
+}
+
+/* What one session adds to the figures of one entry. */
+struct session_view {
+	const struct audit_record *rec;
+	const struct facts *facts;
+	const char *timestamp;
+	const char *subject_cn;         /* usable, verified: for suggestions */
+	const char *issuer_cn;
+	const char *cn_shown;           /* for the CN figures */
+	const char *issuer_shown;
+	const char *fingerprint;        /* "sha256:HEX" */
+	bool cert;
+};
+
+static void
+entry_add(struct entry *e, const struct session_view *s)
+{
+	const struct tls_facts *t = &s->facts->tls;
+	enum verdict v = s->rec->verdict;
+
+	entry_ready(e);
+	e->sessions++;
+	if (s->timestamp != NULL) {
+		if (e->first[0] == '\0')
+			snprintf(e->first, sizeof(e->first), "%s", s->timestamp);
+		snprintf(e->last, sizeof(e->last), "%s", s->timestamp);
+	}
+	switch (t->state) {
+	case TLS_STATE_NONE:
+		e->not_tls = true;
+		break;
+	case TLS_STATE_UNKNOWN:
+		e->tls_unknown++;
+		e->not_tls = true;
+		break;
+	case TLS_STATE_ACTIVE:
+		e->tls++;
+		e->versions[version_slot(t->version)]++;
+		if (t->version == TLS_VERSION_UNKNOWN)
+			e->version_unreadable = true;
+		else if (e->lowest_version == TLS_VERSION_UNKNOWN ||
+		    t->version < e->lowest_version)
+			e->lowest_version = t->version;
+		if (t->cipher_bits >= 0 && (e->lowest_bits < 0 ||
+		    t->cipher_bits < e->lowest_bits))
+			e->lowest_bits = t->cipher_bits;
+		if (t->verify != VERIFY_VERIFIED)
+			e->unverified = true;
+		if (s->subject_cn != NULL && s->issuer_cn != NULL) {
+			same_value(&e->subject_cn, &e->names_differ,
+			    s->subject_cn);
+			same_value(&e->issuer_cn, &e->names_differ,
+			    s->issuer_cn);
+		} else {
+			e->names_differ = true;
+		}
+		same_value(&e->fingerprint, &e->fingerprints_differ,
+		    s->fingerprint);
+		break;
+	}
+	if (s->cert)
+		e->certs++;
+	if (t->verify == VERIFY_VERIFIED && t->state == TLS_STATE_ACTIVE)
+		e->verified++;
+	if (s->cn_shown != NULL)
+		count(&e->cns, s->cn_shown);
+	if (s->issuer_shown != NULL)
+		count(&e->issuers, s->issuer_shown);
+	if (s->fingerprint != NULL)
+		count(&e->fingerprints, s->fingerprint);
+	if (v == VERDICT_REJECT || v == VERDICT_TEMPFAIL) {
+		e->refused++;
+		count(&e->refused_by, s->rec->rule_count > 0 ?
+		    s->rec->rules[0].text : "(no rule)");
+	} else if (v == VERDICT_WOULD_REJECT || v == VERDICT_WOULD_TEMPFAIL) {
+		e->would_refuse++;
+	}
+}
+
+static void
+group_add(struct usage *u, enum group g, const char *key,
+    const struct session_view *s)
+{
+	struct entry *e = strmap_get(&u->groups[g], key);
+
+	if (e != NULL)
+		entry_add(e, s);
+}
+
+/* "example.net" of a mailbox, lower case, without a trailing dot. */
+static void
+mailbox_domain(const char *mailbox, char *buf, size_t size)
+{
+	const char *at = strrchr(mailbox, '@');
+	size_t n;
+
+	if (at == NULL) {
+		snprintf(buf, size, "(no domain)");
+		return;
+	}
+	at++;
+	n = strlen(at);
+	if (n > 0 && at[n - 1] == '.')
+		n--;
+	if (n >= size)
+		n = size - 1;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)at[i]);
+	buf[n] = '\0';
+}
+
+/* The sender's domains, as the sender rules will see it (address.h). */
+static void
+add_sender(struct usage *u, const struct session_view *s)
+{
+	struct address a;
+	char domain[ADDRESS_MAX];
+
+	if (s->facts->sender == NULL) {
+		entry_add(&u->unknown_sender, s);
+		group_add(u, G_SENDER, "(unknown)", s);
+		return;
+	}
+	address_resolve(s->facts->sender, true, &a);
+	switch (a.kind) {
+	case ADDRESS_NULL:
+		group_add(u, G_SENDER, "<>", s);
+		return;
+	case ADDRESS_MAILBOX:
+	case ADDRESS_ONE_OF:
+		/* One of two: a rule for either may apply, so both count. */
+		for (unsigned i = 0; i < a.count; i++) {
+			mailbox_domain(a.candidate[i], domain, sizeof(domain));
+			if (i == 1 && strcasecmp(a.candidate[0],
+			    a.candidate[1]) == 0)
+				break;
+			group_add(u, G_SENDER, domain, s);
+		}
+		return;
+	case ADDRESS_UNKNOWN:
+		break;
+	}
+	entry_add(&u->unknown_sender, s);
+	group_add(u, G_SENDER, "(unknown)", s);
+}
+
+static void
+add_client(struct usage *u, const struct session_view *s)
+{
+	const struct facts *f = s->facts;
+	struct ip_prefix net;
+	char text[64];
+
+	if (!f->client_addr_known) {
+		entry_add(&u->unknown_client, s);
+		group_add(u, G_CLIENT, "(unknown)", s);
+		return;
+	}
+	ip_prefix_of(&f->client_addr, f->client_addr.family == IP_V4 ? 24 :
+	    48, &net);
+	ip_prefix_format(&net, text, sizeof(text));
+	group_add(u, G_CLIENT, text, s);
+}
+
+static void
+add_session(struct usage *u, struct audit_record *rec)
+{
+	struct audit_facts af;
+	struct session_view s = { .rec = rec };
+	const struct tls_facts *t;
+	char timestamp[64], fingerprint[160], host[AUDIT_VALUE_MAX + 4];
+
+	if (!audit_facts_build(&af, rec)) {
+		u->malformed++;
+		return;
+	}
+	s.facts = &af.facts;
+	t = &af.facts.tls;
+	if (rec->timestamp != NULL) {
+		snprintf(timestamp, sizeof(timestamp), "%.*s",
+		    (int)rec->timestamp_len, rec->timestamp);
+		s.timestamp = timestamp;
+	}
+	if (t->state == TLS_STATE_ACTIVE) {
+		if (t->fingerprint_known) {
+			fp_format(&t->fingerprint, fingerprint,
+			    sizeof(fingerprint));
+			s.fingerprint = fingerprint;
+		}
+		s.cert = t->verify == VERIFY_VERIFIED || t->fingerprint_known ||
+		    t->pubkey_known || t->subject_cn.known || t->subject.known;
+		if (t->subject_cn.known)
+			s.cn_shown = t->subject_cn.usable ? t->subject_cn.value :
+			    "(unusable)";
+		if (t->issuer_cn.known && t->issuer_cn.usable)
+			s.issuer_shown = t->issuer_cn.value;
+		else if (t->issuer.known && t->issuer.text != NULL)
+			s.issuer_shown = t->issuer.text;
+		else if (s.cert)
+			s.issuer_shown = "(not reported)";
+		if (t->verify == VERIFY_VERIFIED && t->subject_cn.usable &&
+		    t->issuer_cn.usable) {
+			s.subject_cn = t->subject_cn.value;
+			s.issuer_cn = t->issuer_cn.value;
+		}
+	}
+	entry_add(&u->total, &s);
+	add_sender(u, &s);
+	add_client(u, &s);
+	if (af.facts.client_host != NULL &&
+	    suffix_list_registered(u->opts.suffixes, af.facts.client_host,
+	    host, sizeof(host)))
+		group_add(u, G_HOST, host, &s);
+	else
+		group_add(u, G_HOST, af.facts.client_host_unknown ?
+		    "(unknown)" : "(not verified)", &s);
+	group_add(u, G_LISTENER, af.facts.listener != NULL ?
+	    af.facts.listener : "(unknown)", &s);
+	if (s.issuer_shown != NULL)
+		group_add(u, G_ISSUER, s.issuer_shown, &s);
+	audit_facts_free(&af);
+}
+
+void
+usage_line(struct usage *u, const char *line, size_t len)
+{
+	struct audit_record rec;
+	const char *why = NULL;
+
+	u->lines++;
+	if (u->scratch_size < len + 1) {
+		size_t size = len + 1 > 2 * u->scratch_size ? len + 1 :
+		    2 * u->scratch_size;
+		char *scratch = realloc(u->scratch, size);
+
+		if (scratch == NULL) {
+			u->malformed++;
+			return;
+		}
+		u->scratch = scratch;
+		u->scratch_size = size;
+	}
+	switch (audit_parse_line(line, len, u->scratch, &rec, &why)) {
+	case AUDIT_LINE_OTHER_PROGRAM:
+		u->other_programs++;
+		return;
+	case AUDIT_LINE_OTHER_MESSAGE:
+		u->other_messages++;
+		return;
+	case AUDIT_LINE_MALFORMED:
+		u->malformed++;
+		return;
+	case AUDIT_LINE_CUT:
+		u->cut++;
+		return;
+	case AUDIT_LINE_DECISION:
+		if (rec.stage == STAGE_MAIL)
+			add_session(u, &rec);
+		else
+			u->rcpt_lines++;
+		return;
+	}
+}
+
+bool
+usage_stream(struct usage *u, const char *name, FILE *in, FILE *err)
+{
+	char *line = NULL;
+	size_t size = 0;
+	ssize_t len;
+	bool ok;
+
+	while ((len = getline(&line, &size, in)) != -1) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		usage_line(u, line, (size_t)len);
+	}
+	ok = !ferror(in);
+	if (!ok)
+		fprintf(err, "tlsgate: %s: %s\n", name, strerror(errno));
+	free(line);
+	return ok;
+}
+
+/* ---- suggestions ---------------------------------------------------- */
+
+struct suggestion {
+	enum group group;
+	const char *pattern;
+	const struct entry *entry;
+	char rule[4096];        /* without mode=monitor */
+	char why[400];
+	const char *kind;       /* "pin", "verify", "encrypt" */
+};
+
+/* A policy value, quoted when it must be (tlsgate-policy(5)). */
+static void
+policy_value(const char *value, char *buf, size_t size)
+{
+	bool quote = value[0] == '\0';
+	size_t n = 0;
+
+	for (const char *p = value; *p != '\0'; p++)
+		if (*p == ' ' || *p == '"' || *p == '\\' || *p == '#' ||
+		    *p == '\t')
+			quote = true;
+	if (!quote) {
+		snprintf(buf, size, "%s", value);
+		return;
+	}
+	if (size < 3) {
+		buf[0] = '\0';
+		return;
+	}
+	buf[n++] = '"';
+	for (const char *p = value; *p != '\0' && n + 3 < size; p++) {
+		if (*p == '"' || *p == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *p;
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
+}
+
+/*
+ * Whether every session of e meets what the suggestion asks: TLS, at
+ * least min_version, and the pin or the names where it has them.
+ */
+static bool
+entry_meets(const struct entry *e, int min_version, const char *fingerprint,
+    bool verify, const char *subject_cn, const char *issuer_cn)
+{
+	if (e->sessions == 0)
+		return true;
+	if (e->not_tls || e->version_unreadable)
+		return false;
+	if (min_version != TLS_VERSION_UNKNOWN &&
+	    e->lowest_version < min_version)
+		return false;
+	if (verify && e->unverified)
+		return false;
+	if (fingerprint != NULL && (e->fingerprints_differ ||
+	    e->fingerprint == NULL || strcmp(e->fingerprint, fingerprint) != 0))
+		return false;
+	if (subject_cn != NULL && (e->names_differ || e->subject_cn == NULL ||
+	    strcmp(e->subject_cn, subject_cn) != 0 ||
+	    strcmp(e->issuer_cn, issuer_cn) != 0))
+		return false;
+	return true;
+}
+
+/* The rule loads without an error (the fragment must pass tlsgate -n). */
+static bool
+rule_loads(const struct usage *u, const char *rule)
+{
+	struct policy_options opts;
+	struct diag_list diags;
+	struct policy *p;
+	bool ok;
+
+	if (u->opts.policy != NULL)
+		opts = *u->opts.policy;
+	else
+		policy_options_init(&opts);
+	diag_list_init(&diags);
+	p = policy_load_buffer("suggestion", rule, strlen(rule), &opts,
+	    &diags);
+	ok = p != NULL && diags.errors == 0;
+	policy_unref(p);
+	diag_list_free(&diags);
+	return ok;
+}
+
+static void
+period_text(const struct entry *e, char *buf, size_t size)
+{
+	if (e->first[0] == '\0')
+		snprintf(buf, size, "no timestamps");
+	else if (strcmp(e->first, e->last) == 0)
+		snprintf(buf, size, "%s", e->first);
+	else
+		snprintf(buf, size, "%s to %s", e->first, e->last);
+}
+
+/*
+ * The strictest rule every session of the entry met, if it is seen
+ * often enough and always over TLS: a pin when every session showed one
+ * fingerprint (under verify when every chain verified), else verify
+ * with the one verified subject and issuer CN, else encrypt; each with
+ * the lowest TLS version seen.  False when nothing can be suggested.
+ */
+static bool
+suggest(const struct usage *u, enum group g, const char *pattern,
+    const struct entry *e, struct suggestion *s)
+{
+	const struct entry *unknown = g == G_SENDER ? &u->unknown_sender :
+	    &u->unknown_client;
+	const char *kind_word = g == G_SENDER ? "sender" : "client";
+	char version[16] = "", period[140], value[1100], value2[1100];
+	char pattern_text[1100];
+	int min_version = e->lowest_version;
+
+	if (e->sessions < u->opts.min_sessions || e->not_tls ||
+	    e->version_unreadable || e->tls != e->sessions ||
+	    pattern[0] == '(')
+		return false;
+	policy_value(pattern, pattern_text, sizeof(pattern_text));
+	if (min_version != TLS_VERSION_UNKNOWN)
+		tls_version_name(min_version, version, sizeof(version));
+	period_text(e, period, sizeof(period));
+	s->group = g;
+	s->pattern = pattern;
+	s->entry = e;
+
+	if (!e->fingerprints_differ && e->fingerprint != NULL &&
+	    entry_meets(unknown, min_version, e->fingerprint, !e->unverified,
+	    NULL, NULL)) {
+		snprintf(s->rule, sizeof(s->rule), "%s %s %s%s%s "
+		    "fingerprint=%s", kind_word, pattern_text,
+		    e->unverified ? "encrypt" : "verify",
+		    version[0] != '\0' ? " min_version=" : "", version,
+		    e->fingerprint);
+		snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS "
+		    "(%s or later), one certificate%s", e->sessions, period,
+		    version, e->unverified ? "" : ", always verified");
+		s->kind = "pin";
+		if (rule_loads(u, s->rule))
+			return true;
+	}
+	if (!e->unverified && !e->names_differ && e->subject_cn != NULL &&
+	    entry_meets(unknown, min_version, NULL, true, e->subject_cn,
+	    e->issuer_cn)) {
+		policy_value(e->subject_cn, value, sizeof(value));
+		policy_value(e->issuer_cn, value2, sizeof(value2));
+		snprintf(s->rule, sizeof(s->rule), "%s %s verify%s%s "
+		    "subject_cn=%s issuer_cn=%s", kind_word, pattern_text,
+		    version[0] != '\0' ? " min_version=" : "", version, value,
+		    value2);
+		snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS "
+		    "(%s or later), verified, one name from one issuer",
+		    e->sessions, period, version);
+		s->kind = "verify";
+		if (rule_loads(u, s->rule))
+			return true;
+	}
+	if (!entry_meets(unknown, min_version, NULL, false, NULL, NULL))
+		return false;
+	snprintf(s->rule, sizeof(s->rule), "%s %s encrypt%s%s", kind_word,
+	    pattern_text, version[0] != '\0' ? " min_version=" : "",
+	    version);
+	snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS (%s or "
+	    "later)", e->sessions, period, version);
+	s->kind = "encrypt";
+	return rule_loads(u, s->rule);
+}
+
+static int
+by_sessions_then_key(const void *a, const void *b)
+{
+	const struct strmap_slot *x = a, *y = b;
+	const struct entry *ex = x->value, *ey = y->value;
+
+	if (ex->sessions != ey->sessions)
+		return ex->sessions > ey->sessions ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* The suggestions in order: sender domains, then networks, by volume. */
+static struct suggestion *
+all_suggestions(const struct usage *u, size_t *count)
+{
+	struct suggestion *list = NULL;
+	size_t n = 0, room = 0;
+	static const enum group suggested[] = { G_SENDER, G_CLIENT };
+
+	*count = 0;
+	for (size_t i = 0; i < 2; i++) {
+		const struct strmap *m = &u->groups[suggested[i]];
+		struct strmap_slot *sorted = strmap_sorted(m,
+		    by_sessions_then_key);
+
+		for (size_t j = 0; sorted != NULL && j < m->used; j++) {
+			if (n == room) {
+				size_t more = room == 0 ? 16 : room * 2;
+				struct suggestion *grown = realloc(list,
+				    more * sizeof(*list));
+
+				if (grown == NULL)
+					break;
+				list = grown;
+				room = more;
+			}
+			if (suggest(u, suggested[i], sorted[j].key,
+			    sorted[j].value, &list[n]))
+				n++;
+		}
+		free(sorted);
+	}
+	*count = n;
+	return list;
+}
+
+char *
+usage_suggestions(const struct usage *u, bool monitor)
+{
+	size_t n, len = 0;
+	struct suggestion *list = all_suggestions(u, &n);
+	char *text = NULL;
+	FILE *out = open_memstream(&text, &len);
+
+	if (out == NULL) {
+		free(list);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "# %s\n%s%s\n", list[i].why, list[i].rule,
+		    monitor ? " mode=monitor" : "");
+	fclose(out);
+	free(list);
+	return text;
+}
+
+/* ---- text ----------------------------------------------------------- */
+
+static double
+percent(unsigned long part, unsigned long whole)
+{
+	return whole == 0 ? 0.0 : 100.0 * (double)part / (double)whole;
+}
+
+/* "a (3), b (1)": the most frequent few of a map, "-" for none. */
+static void
+list_top(const struct strmap *m, size_t limit, char *buf, size_t size)
+{
+	struct strmap_slot *sorted = strmap_sorted(m, strmap_by_count);
+	size_t used = 0;
+
+	snprintf(buf, size, "-");
+	if (sorted == NULL)
+		return;
+	for (size_t i = 0; i < m->used && i < limit && used < size; i++) {
+		int n = snprintf(buf + used, size - used, "%s%s (%lu)",
+		    i > 0 ? ", " : "", sorted[i].key,
+		    *(const unsigned long *)sorted[i].value);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	if (m->used > limit && used < size)
+		snprintf(buf + used, size - used, ", %zu more", m->used - limit);
+	free(sorted);
+}
+
+static void
+versions_text(const struct entry *e, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t v = VERSIONS; v-- > 0 && used < size;) {
+		int n;
+
+		if (e->versions[v] == 0)
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s %lu",
+		    used > 0 ? ", " : "", version_names[v], e->versions[v]);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used == 0)
+		snprintf(buf, size, "-");
+}
+
+static void
+print_group_text(const struct usage *u, enum group g, FILE *out)
+{
+	const struct strmap *m = &u->groups[g];
+	struct strmap_slot *sorted = strmap_sorted(m, by_sessions_then_key);
+	size_t shown = m->used < u->opts.top ? m->used : u->opts.top;
+
+	fprintf(out, "\n%s (%zu of %zu)\n", groups[g].title, shown, m->used);
+	if (sorted == NULL) {
+		fprintf(out, "  (none)\n");
+		return;
+	}
+	fprintf(out, "  %8s %6s %6s %6s %6s %8s %8s %4s %7s  %s\n", "sessions",
+	    "tls", "tls%", "bits", "certs", "verified", "refused", "fps",
+	    "monitor", groups[g].key);
+	for (size_t i = 0; i < shown; i++) {
+		const struct entry *e = sorted[i].value;
+		char bits[16];
+
+		if (e->lowest_bits >= 0)
+			snprintf(bits, sizeof(bits), "%d", e->lowest_bits);
+		else
+			snprintf(bits, sizeof(bits), "-");
+		fprintf(out, "  %8lu %6lu %5.1f%% %6s %6lu %8lu %8lu %4zu %7lu  "
+		    "%s\n", e->sessions, e->tls, percent(e->tls, e->sessions),
+		    bits, e->certs, e->verified, e->refused,
+		    e->fingerprints.used, e->would_refuse, sorted[i].key);
+	}
+	/* What does not fit a column, for the entries shown. */
+	for (size_t i = 0; i < shown; i++) {
+		const struct entry *e = sorted[i].value;
+		char text[2048];
+
+		fprintf(out, "  %s:\n", sorted[i].key);
+		versions_text(e, text, sizeof(text));
+		fprintf(out, "    versions: %s\n", text);
+		if (e->cns.used > 0) {
+			list_top(&e->cns, 5, text, sizeof(text));
+			fprintf(out, "    subject CNs: %s\n", text);
+		}
+		if (e->issuers.used > 0 && g != G_ISSUER) {
+			list_top(&e->issuers, 5, text, sizeof(text));
+			fprintf(out, "    issuers: %s\n", text);
+		}
+		if (e->refused_by.used > 0) {
+			list_top(&e->refused_by, 5, text, sizeof(text));
+			fprintf(out, "    refused by: %s\n", text);
+		}
+	}
+	free(sorted);
+}
+
+void
+usage_print_text(const struct usage *u, FILE *out)
+{
+	const struct entry *t = &u->total;
+	char period[140];
+	size_t n;
+	struct suggestion *list;
+
+	period_text(t, period, sizeof(period));
+	fprintf(out, "TLS usage report\n");
+	fprintf(out, "period: %s\n", period);
+	fprintf(out, "lines read: %lu (other programs %lu, other tlsgate "
+	    "messages %lu, malformed %lu, cut %lu)\n", u->lines,
+	    u->other_programs, u->other_messages, u->malformed, u->cut);
+	fprintf(out, "sessions (MAIL decisions): %lu; recipients (RCPT "
+	    "decisions): %lu\n", t->sessions, u->rcpt_lines);
+	fprintf(out, "  with TLS: %lu (%.1f%%), TLS not known: %lu\n", t->tls,
+	    percent(t->tls, t->sessions), t->tls_unknown);
+	fprintf(out, "  with a client certificate: %lu, verified: %lu\n",
+	    t->certs, t->verified);
+	fprintf(out, "  refused: %lu, refused in monitor mode only: %lu\n",
+	    t->refused, t->would_refuse);
+	for (size_t g = 0; g < GROUPS; g++)
+		print_group_text(u, (enum group)g, out);
+
+	list = all_suggestions(u, &n);
+	fprintf(out, "\nsuggested rules (sender domains and client networks "
+	    "with %lu or more sessions, all over TLS): %zu\n",
+	    u->opts.min_sessions, n);
+	if (n > 0)
+		fprintf(out, "# Each rule below was met by every session seen; "
+		    "check with tlsgate -n,\n# replay with tlsgate -r, then "
+		    "drop mode=monitor to enforce.\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "# %s\n%s mode=monitor\n", list[i].why,
+		    list[i].rule);
+	free(list);
+}
+
+/* ---- JSON ----------------------------------------------------------- */
+
+static void
+json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+	    p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static void
+json_counts(FILE *out, const struct strmap *m)
+{
+	struct strmap_slot *sorted = strmap_sorted(m, strmap_by_count);
+
+	fputc('{', out);
+	for (size_t i = 0; sorted != NULL && i < m->used; i++) {
+		if (i > 0)
+			fputs(", ", out);
+		json_string(out, sorted[i].key);
+		fprintf(out, ": %lu", *(const unsigned long *)sorted[i].value);
+	}
+	fputc('}', out);
+	free(sorted);
+}
+
+static void
+json_entry(FILE *out, const char *key, const char *name,
+    const struct entry *e)
+{
+	bool first = true;
+
+	fputs("{", out);
+	json_string(out, key);
+	fputs(": ", out);
+	json_string(out, name);
+	fprintf(out, ", \"sessions\": %lu, \"tls\": %lu, \"tls_unknown\": %lu, "
+	    "\"certs\": %lu, \"verified\": %lu, \"versions\": {", e->sessions,
+	    e->tls, e->tls_unknown, e->certs, e->verified);
+	for (size_t v = VERSIONS; v-- > 0;) {
+		if (e->versions[v] == 0)
+			continue;
+		fprintf(out, "%s\"%s\": %lu", first ? "" : ", ",
+		    version_names[v], e->versions[v]);
+		first = false;
+	}
+	fputs("}, \"lowest_bits\": ", out);
+	if (e->lowest_bits >= 0)
+		fprintf(out, "%d", e->lowest_bits);
+	else
+		fputs("null", out);
+	fputs(", \"subject_cns\": ", out);
+	json_counts(out, &e->cns);
+	fputs(", \"issuers\": ", out);
+	json_counts(out, &e->issuers);
+	fprintf(out, ", \"fingerprints\": %zu, \"refused\": %lu, "
+	    "\"refused_by\": ", e->fingerprints.used, e->refused);
+	json_counts(out, &e->refused_by);
+	fprintf(out, ", \"would_refuse\": %lu", e->would_refuse);
+	if (e->first[0] != '\0') {
+		fputs(", \"first\": ", out);
+		json_string(out, e->first);
+		fputs(", \"last\": ", out);
+		json_string(out, e->last);
+	}
+	fputs("}", out);
+}
+
+void
+usage_print_json(const struct usage *u, FILE *out)
+{
+	const struct entry *t = &u->total;
+	struct suggestion *list;
+	size_t n;
+
+	fputs("{\"period\": {\"first\": ", out);
+	if (t->first[0] != '\0')
+		json_string(out, t->first);
+	else
+		fputs("null", out);
+	fputs(", \"last\": ", out);
+	if (t->last[0] != '\0')
+		json_string(out, t->last);
+	else
+		fputs("null", out);
+	fprintf(out, "},\n \"lines\": {\"read\": %lu, \"other_programs\": %lu, "
+	    "\"other_messages\": %lu, \"malformed\": %lu, \"cut\": %lu, "
+	    "\"mail\": %lu, \"rcpt\": %lu},\n \"totals\": ", u->lines,
+	    u->other_programs, u->other_messages, u->malformed, u->cut,
+	    t->sessions, u->rcpt_lines);
+	json_entry(out, "all", "sessions", t);
+	for (size_t g = 0; g < GROUPS; g++) {
+		const struct strmap *m = &u->groups[g];
+		struct strmap_slot *sorted = strmap_sorted(m,
+		    by_sessions_then_key);
+		size_t shown = m->used < u->opts.top ? m->used : u->opts.top;
+
+		fprintf(out, ",\n \"%s\": [", groups[g].json);
+		for (size_t i = 0; sorted != NULL && i < shown; i++) {
+			fputs(i > 0 ? ",\n  " : "\n  ", out);
+			json_entry(out, groups[g].key, sorted[i].key,
+			    sorted[i].value);
+		}
+		fputs("]", out);
+		free(sorted);
+	}
+	list = all_suggestions(u, &n);
+	fputs(",\n \"suggestions\": [", out);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i > 0 ? ",\n  {\"rule\": " : "\n  {\"rule\": ", out);
+		json_string(out, list[i].rule);
+		fputs(", \"kind\": ", out);
+		json_string(out, list[i].group == G_SENDER ? "sender" :
+		    "client");
+		fputs(", \"pattern\": ", out);
+		json_string(out, list[i].pattern);
+		fprintf(out, ", \"sessions\": %lu, \"strength\": ",
+		    list[i].entry->sessions);
+		json_string(out, list[i].kind);
+		fputs(", \"why\": ", out);
+		json_string(out, list[i].why);
+		fputs("}", out);
+	}
+	fputs("]}\n", out);
+	free(list);
+}
