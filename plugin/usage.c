@@ -85,7 +85,8 @@ struct usage {
 	unsigned long malformed;
 	unsigned long cut;
 	unsigned long rcpt_lines;
-	unsigned long problems_shown;
+	char first[64];         /* the period: timestamps of the first and */
+	char last[64];          /* last decision lines */
 	struct entry total;
 	struct strmap groups[GROUPS];   /* of struct entry */
 	/*
@@ -460,6 +461,13 @@ usage_line(struct usage *u, const char *line, size_t len)
 		u->cut++;
 		return;
 	case AUDIT_LINE_DECISION:
+		if (rec.timestamp != NULL) {
+			if (u->first[0] == '\0')
+				snprintf(u->first, sizeof(u->first), "%.*s",
+				    (int)rec.timestamp_len, rec.timestamp);
+			snprintf(u->last, sizeof(u->last), "%.*s",
+			    (int)rec.timestamp_len, rec.timestamp);
+		}
 		if (rec.stage == STAGE_MAIL)
 			add_session(u, &rec);
 		else
@@ -578,14 +586,14 @@ rule_loads(const struct usage *u, const char *rule)
 }
 
 static void
-period_text(const struct entry *e, char *buf, size_t size)
+period_text(const char *first, const char *last, char *buf, size_t size)
 {
-	if (e->first[0] == '\0')
+	if (first[0] == '\0')
 		snprintf(buf, size, "no timestamps");
-	else if (strcmp(e->first, e->last) == 0)
-		snprintf(buf, size, "%s", e->first);
+	else if (strcmp(first, last) == 0)
+		snprintf(buf, size, "%s", first);
 	else
-		snprintf(buf, size, "%s to %s", e->first, e->last);
+		snprintf(buf, size, "%s to %s", first, last);
 }
 
 /*
@@ -613,7 +621,7 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 	policy_value(pattern, pattern_text, sizeof(pattern_text));
 	if (min_version != TLS_VERSION_UNKNOWN)
 		tls_version_name(min_version, version, sizeof(version));
-	period_text(e, period, sizeof(period));
+	period_text(e->first, e->last, period, sizeof(period));
 	s->group = g;
 	s->pattern = pattern;
 	s->entry = e;
@@ -839,7 +847,7 @@ usage_print_text(const struct usage *u, FILE *out)
 	size_t n;
 	struct suggestion *list;
 
-	period_text(t, period, sizeof(period));
+	period_text(u->first, u->last, period, sizeof(period));
 	fprintf(out, "TLS usage report\n");
 	fprintf(out, "period: %s\n", period);
 	fprintf(out, "lines read: %lu (other programs %lu, other tlsgate "
@@ -954,13 +962,13 @@ usage_print_json(const struct usage *u, FILE *out)
 	size_t n;
 
 	fputs("{\"period\": {\"first\": ", out);
-	if (t->first[0] != '\0')
-		json_string(out, t->first);
+	if (u->first[0] != '\0')
+		json_string(out, u->first);
 	else
 		fputs("null", out);
 	fputs(", \"last\": ", out);
-	if (t->last[0] != '\0')
-		json_string(out, t->last);
+	if (u->last[0] != '\0')
+		json_string(out, u->last);
 	else
 		fputs("null", out);
 	fprintf(out, "},\n \"lines\": {\"read\": %lu, \"other_programs\": %lu, "
