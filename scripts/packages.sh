@@ -23,14 +23,16 @@ BUILD_PACKAGES=(build-essential autoconf automake libtool pkg-config
 E2E_CLIENT_PACKAGES=(swaks libnet-ssleay-perl libio-socket-inet6-perl
 	gnutls-bin socat perl util-linux)
 
-# Everything else scripts/test runs: the clang sanitizer and libFuzzer
+# Everything else scripts/test runs: publicsuffix (the Public Suffix List
+# that "tlsgate -R" groups client hosts by, recommended by the package),
+# the clang sanitizer and libFuzzer
 # builds (llvm-14 has llvm-symbolizer, without which a sanitizer's stack
 # frames have no names and tests/tsan.supp matches none of them),
 # cppcheck, valgrind, m4 (Sendmail's .cf), the man page lint, the Debian
 # package and the systemd unit checks (procps has the /bin/kill of the
 # unit's ExecReload; the package depends on it for that).
 TEST_PACKAGES=(clang libclang-rt-14-dev llvm-14 cppcheck valgrind m4 mandoc
-	debhelper dpkg-dev systemd adduser procps)
+	debhelper dpkg-dev systemd adduser procps publicsuffix)
 
 pkg_installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = 'install ok installed' ]
