@@ -23,6 +23,19 @@ hash_text(const char *s)
 	return h;
 }
 
+/* One block per key: the value, aligned as malloc aligns, then the key. */
+static size_t
+value_room_of(const struct strmap *m)
+{
+	return (m->value_size + 15) & ~(size_t)15;
+}
+
+const char *
+strmap_key_of(const struct strmap *m, const void *value)
+{
+	return (const char *)value + value_room_of(m);
+}
+
 void
 strmap_init(struct strmap *m, size_t value_size)
 {
@@ -33,7 +46,8 @@ strmap_init(struct strmap *m, size_t value_size)
 static bool
 strmap_grow(struct strmap *m)
 {
-	size_t size = m->size == 0 ? 64 : m->size * 2;
+	/* Most maps of the usage report hold a name or two. */
+	size_t size = m->size == 0 ? 4 : m->size * 2;
 	struct strmap_slot *slots = calloc(size, sizeof(*slots));
 
 	if (slots == NULL)
@@ -69,15 +83,18 @@ strmap_get(struct strmap *m, const char *key)
 			return m->slots[i].value;
 		i = (i + 1) & (m->size - 1);
 	}
-	m->slots[i].key = strdup(key);
-	m->slots[i].value = calloc(1, m->value_size > 0 ? m->value_size : 1);
-	if (m->slots[i].key == NULL || m->slots[i].value == NULL) {
-		free(m->slots[i].key);
-		free(m->slots[i].value);
-		m->slots[i].key = NULL;
-		m->slots[i].value = NULL;
-		m->out_of_memory = true;
-		return NULL;
+	{
+		size_t value_room = value_room_of(m);
+		size_t key_len = strlen(key) + 1;
+		char *block = calloc(1, value_room + key_len);
+
+		if (block == NULL) {
+			m->out_of_memory = true;
+			return NULL;
+		}
+		memcpy(block + value_room, key, key_len);
+		m->slots[i].value = block;
+		m->slots[i].key = block + value_room;
 	}
 	m->used++;
 	return m->slots[i].value;
@@ -124,8 +141,7 @@ strmap_free(struct strmap *m, void (*free_value)(void *))
 			continue;
 		if (free_value != NULL)
 			free_value(m->slots[i].value);
-		free(m->slots[i].value);
-		free(m->slots[i].key);
+		free(m->slots[i].value);        /* the key's block too */
 	}
 	free(m->slots);
 	memset(m, 0, sizeof(*m));

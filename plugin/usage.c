@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,21 @@ static const struct {
 	{ "by certificate issuer", "issuers", "issuer" },
 };
 
+/*
+ * How often each text was seen, by its interned number: a list, as an
+ * entry sees one name or two, and there are hundreds of thousands.
+ */
+struct small_count {
+	uint32_t id;
+	uint32_t n;
+};
+
+struct small_tally {
+	uint32_t count;
+	uint32_t room;
+	struct small_count *items;
+};
+
 /* The figures of one sender domain, network, host, listener or issuer. */
 struct entry {
 	bool ready;             /* the maps below are initialised */
@@ -59,20 +75,22 @@ struct entry {
 	unsigned long verified;
 	unsigned long refused;
 	unsigned long would_refuse;
-	struct strmap cns;      /* of unsigned long */
-	struct strmap issuers;
-	struct strmap fingerprints;
-	struct strmap refused_by;
+	/* What was seen, by interned text (struct usage's texts). */
+	struct small_tally cns;
+	struct small_tally issuers;
+	struct small_tally fingerprints;
+	struct small_tally refused_by;
 	/* For the suggestion: what every session had in common. */
 	bool not_tls;           /* a session without TLS, or TLS unknown */
 	bool unverified;        /* a TLS session without a verified chain */
 	bool names_differ;      /* not one usable subject CN and issuer CN */
-	char *subject_cn;
-	char *issuer_cn;
+	uint32_t subject_cn;    /* interned; 0: none yet */
+	uint32_t issuer_cn;
 	bool fingerprints_differ;
-	char *fingerprint;      /* "sha256:HEX" */
-	char first[64];
-	char last[64];
+	uint32_t fingerprint;   /* "sha256:HEX" */
+	/* RFC 3339 with microseconds and an offset is 32 bytes. */
+	char first[34];
+	char last[34];
 };
 
 struct usage {
@@ -96,7 +114,69 @@ struct usage {
 	 */
 	struct entry unknown_sender;
 	struct entry unknown_client;
+	/* Every name, fingerprint and rule once: text by number, from 1. */
+	struct strmap text_ids;         /* of uint32_t */
+	const char **texts;
+	size_t text_count;
+	size_t text_room;
 };
+
+/* The number of text, interned now; 0 when memory runs out. */
+static uint32_t
+intern(struct usage *u, const char *text)
+{
+	uint32_t *id = strmap_get(&u->text_ids, text);
+
+	if (id == NULL)
+		return 0;
+	if (*id != 0)
+		return *id;
+	if (u->text_count + 1 >= u->text_room) {
+		size_t room = u->text_room == 0 ? 256 : u->text_room * 2;
+		const char **texts = realloc(u->texts, room * sizeof(*texts));
+
+		if (texts == NULL)
+			return 0;
+		u->texts = texts;
+		u->text_room = room;
+	}
+	/* The map's key never moves (strmap.h). */
+	u->texts[++u->text_count] = strmap_key_of(&u->text_ids, id);
+	*id = (uint32_t)u->text_count;
+	return *id;
+}
+
+static const char *
+text_of(const struct usage *u, uint32_t id)
+{
+	return id != 0 && id <= u->text_count ? u->texts[id] : "";
+}
+
+static void
+small_add(struct small_tally *t, uint32_t id)
+{
+	if (id == 0)
+		return;
+	for (uint32_t i = 0; i < t->count; i++) {
+		if (t->items[i].id == id) {
+			t->items[i].n++;
+			return;
+		}
+	}
+	if (t->count == t->room) {
+		uint32_t room = t->room == 0 ? 1 : t->room * 2;
+		struct small_count *items = realloc(t->items,
+		    room * sizeof(*items));
+
+		if (items == NULL)
+			return;
+		t->items = items;
+		t->room = room;
+	}
+	t->items[t->count].id = id;
+	t->items[t->count].n = 1;
+	t->count++;
+}
 
 static void
 entry_ready(struct entry *e)
@@ -106,10 +186,6 @@ entry_ready(struct entry *e)
 	e->ready = true;
 	e->lowest_version = TLS_VERSION_UNKNOWN;
 	e->lowest_bits = -1;
-	strmap_init(&e->cns, sizeof(unsigned long));
-	strmap_init(&e->issuers, sizeof(unsigned long));
-	strmap_init(&e->fingerprints, sizeof(unsigned long));
-	strmap_init(&e->refused_by, sizeof(unsigned long));
 }
 
 static void
@@ -117,15 +193,10 @@ entry_free(void *value)
 {
 	struct entry *e = value;
 
-	if (!e->ready)
-		return;
-	strmap_free(&e->cns, NULL);
-	strmap_free(&e->issuers, NULL);
-	strmap_free(&e->fingerprints, NULL);
-	strmap_free(&e->refused_by, NULL);
-	free(e->subject_cn);
-	free(e->issuer_cn);
-	free(e->fingerprint);
+	free(e->cns.items);
+	free(e->issuers.items);
+	free(e->fingerprints.items);
+	free(e->refused_by.items);
 }
 
 struct usage *
@@ -141,6 +212,7 @@ usage_new(const struct usage_options *opts)
 	entry_ready(&u->total);
 	entry_ready(&u->unknown_sender);
 	entry_ready(&u->unknown_client);
+	strmap_init(&u->text_ids, sizeof(uint32_t));
 	return u;
 }
 
@@ -154,17 +226,10 @@ usage_free(struct usage *u)
 	entry_free(&u->total);
 	entry_free(&u->unknown_sender);
 	entry_free(&u->unknown_client);
+	strmap_free(&u->text_ids, NULL);
+	free(u->texts);
 	free(u->scratch);
 	free(u);
-}
-
-static void
-count(struct strmap *m, const char *key)
-{
-	unsigned long *n = strmap_get(m, key);
-
-	if (n != NULL)
-		(*n)++;
 }
 
 static size_t
@@ -188,21 +253,15 @@ version_slot(int version)
 
 /* Keeps the first value of a run in *kept, or marks the run as mixed. */
 static void
-same_value(char **kept, bool *differ, const char *value)
+same_value(uint32_t *kept, bool *differ, uint32_t value)
 {
 	if (*differ)
 		return;
-	if (value == NULL) {
+	if (value == 0)
 		*differ = true;
-		return;
-	}
-	if (*kept == NULL) {
-		*kept = strdup(value);
-		if (*kept == NULL)
-			*differ = true;
-		return;
-	}
-	if (strcmp(*kept, value) != 0)
+	else if (*kept == 0)
+		*kept = value;
+	else if (*kept != value)
 		*differ = true;
 }
 
@@ -211,11 +270,14 @@ struct session_view {
 	const struct audit_record *rec;
 	const struct facts *facts;
 	const char *timestamp;
-	const char *subject_cn;         /* usable, verified: for suggestions */
-	const char *issuer_cn;
-	const char *cn_shown;           /* for the CN figures */
-	const char *issuer_shown;
-	const char *fingerprint;        /* "sha256:HEX" */
+	/* Interned texts; 0: none. */
+	uint32_t subject_cn;            /* usable, verified: for suggestions */
+	uint32_t issuer_cn;
+	uint32_t cn_shown;              /* for the CN figures */
+	uint32_t issuer_shown;
+	const char *issuer_key;         /* the issuer group's key */
+	uint32_t fingerprint;           /* "sha256:HEX" */
+	uint32_t rule;                  /* the refusing rule */
 	bool cert;
 };
 
@@ -253,7 +315,7 @@ entry_add(struct entry *e, const struct session_view *s)
 			e->lowest_bits = t->cipher_bits;
 		if (t->verify != VERIFY_VERIFIED)
 			e->unverified = true;
-		if (s->subject_cn != NULL && s->issuer_cn != NULL) {
+		if (s->subject_cn != 0 && s->issuer_cn != 0) {
 			same_value(&e->subject_cn, &e->names_differ,
 			    s->subject_cn);
 			same_value(&e->issuer_cn, &e->names_differ,
@@ -269,16 +331,12 @@ entry_add(struct entry *e, const struct session_view *s)
 		e->certs++;
 	if (t->verify == VERIFY_VERIFIED && t->state == TLS_STATE_ACTIVE)
 		e->verified++;
-	if (s->cn_shown != NULL)
-		count(&e->cns, s->cn_shown);
-	if (s->issuer_shown != NULL)
-		count(&e->issuers, s->issuer_shown);
-	if (s->fingerprint != NULL)
-		count(&e->fingerprints, s->fingerprint);
+	small_add(&e->cns, s->cn_shown);
+	small_add(&e->issuers, s->issuer_shown);
+	small_add(&e->fingerprints, s->fingerprint);
 	if (v == VERDICT_REJECT || v == VERDICT_TEMPFAIL) {
 		e->refused++;
-		count(&e->refused_by, s->rec->rule_count > 0 ?
-		    s->rec->rules[0].text : "(no rule)");
+		small_add(&e->refused_by, s->rule);
 	} else if (v == VERDICT_WOULD_REJECT || v == VERDICT_WOULD_TEMPFAIL) {
 		e->would_refuse++;
 	}
@@ -392,25 +450,30 @@ add_session(struct usage *u, struct audit_record *rec)
 		if (t->fingerprint_known) {
 			fp_format(&t->fingerprint, fingerprint,
 			    sizeof(fingerprint));
-			s.fingerprint = fingerprint;
+			s.fingerprint = intern(u, fingerprint);
 		}
 		s.cert = t->verify == VERIFY_VERIFIED || t->fingerprint_known ||
 		    t->pubkey_known || t->subject_cn.known || t->subject.known;
 		if (t->subject_cn.known)
-			s.cn_shown = t->subject_cn.usable ? t->subject_cn.value :
-			    "(unusable)";
+			s.cn_shown = intern(u, t->subject_cn.usable ?
+			    t->subject_cn.value : "(unusable)");
 		if (t->issuer_cn.known && t->issuer_cn.usable)
-			s.issuer_shown = t->issuer_cn.value;
+			s.issuer_key = t->issuer_cn.value;
 		else if (t->issuer.known && t->issuer.text != NULL)
-			s.issuer_shown = t->issuer.text;
+			s.issuer_key = t->issuer.text;
 		else if (s.cert)
-			s.issuer_shown = "(not reported)";
+			s.issuer_key = "(not reported)";
+		if (s.issuer_key != NULL)
+			s.issuer_shown = intern(u, s.issuer_key);
 		if (t->verify == VERIFY_VERIFIED && t->subject_cn.usable &&
 		    t->issuer_cn.usable) {
-			s.subject_cn = t->subject_cn.value;
-			s.issuer_cn = t->issuer_cn.value;
+			s.subject_cn = intern(u, t->subject_cn.value);
+			s.issuer_cn = intern(u, t->issuer_cn.value);
 		}
 	}
+	if (rec->verdict == VERDICT_REJECT || rec->verdict == VERDICT_TEMPFAIL)
+		s.rule = intern(u, rec->rule_count > 0 ? rec->rules[0].text :
+		    "(no rule)");
 	entry_add(&u->total, &s);
 	add_sender(u, &s);
 	add_client(u, &s);
@@ -423,8 +486,8 @@ add_session(struct usage *u, struct audit_record *rec)
 		    "(unknown)" : "(not verified)", &s);
 	group_add(u, G_LISTENER, af.facts.listener != NULL ?
 	    af.facts.listener : "(unknown)", &s);
-	if (s.issuer_shown != NULL)
-		group_add(u, G_ISSUER, s.issuer_shown, &s);
+	if (s.issuer_key != NULL)
+		group_add(u, G_ISSUER, s.issuer_key, &s);
 	audit_facts_free(&af);
 }
 
@@ -541,8 +604,8 @@ policy_value(const char *value, char *buf, size_t size)
  * least min_version, and the pin or the names where it has them.
  */
 static bool
-entry_meets(const struct entry *e, int min_version, const char *fingerprint,
-    bool verify, const char *subject_cn, const char *issuer_cn)
+entry_meets(const struct entry *e, int min_version, uint32_t fingerprint,
+    bool verify, uint32_t subject_cn, uint32_t issuer_cn)
 {
 	if (e->sessions == 0)
 		return true;
@@ -553,12 +616,11 @@ entry_meets(const struct entry *e, int min_version, const char *fingerprint,
 		return false;
 	if (verify && e->unverified)
 		return false;
-	if (fingerprint != NULL && (e->fingerprints_differ ||
-	    e->fingerprint == NULL || strcmp(e->fingerprint, fingerprint) != 0))
+	if (fingerprint != 0 && (e->fingerprints_differ ||
+	    e->fingerprint != fingerprint))
 		return false;
-	if (subject_cn != NULL && (e->names_differ || e->subject_cn == NULL ||
-	    strcmp(e->subject_cn, subject_cn) != 0 ||
-	    strcmp(e->issuer_cn, issuer_cn) != 0))
+	if (subject_cn != 0 && (e->names_differ ||
+	    e->subject_cn != subject_cn || e->issuer_cn != issuer_cn))
 		return false;
 	return true;
 }
@@ -626,14 +688,14 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 	s->pattern = pattern;
 	s->entry = e;
 
-	if (!e->fingerprints_differ && e->fingerprint != NULL &&
+	if (!e->fingerprints_differ && e->fingerprint != 0 &&
 	    entry_meets(unknown, min_version, e->fingerprint, !e->unverified,
-	    NULL, NULL)) {
+	    0, 0)) {
 		snprintf(s->rule, sizeof(s->rule), "%s %s %s%s%s "
 		    "fingerprint=%s", kind_word, pattern_text,
 		    e->unverified ? "encrypt" : "verify",
 		    version[0] != '\0' ? " min_version=" : "", version,
-		    e->fingerprint);
+		    text_of(u, e->fingerprint));
 		snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS "
 		    "(%s or later), one certificate%s", e->sessions, period,
 		    version, e->unverified ? "" : ", always verified");
@@ -641,11 +703,11 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 		if (rule_loads(u, s->rule))
 			return true;
 	}
-	if (!e->unverified && !e->names_differ && e->subject_cn != NULL &&
-	    entry_meets(unknown, min_version, NULL, true, e->subject_cn,
+	if (!e->unverified && !e->names_differ && e->subject_cn != 0 &&
+	    entry_meets(unknown, min_version, 0, true, e->subject_cn,
 	    e->issuer_cn)) {
-		policy_value(e->subject_cn, value, sizeof(value));
-		policy_value(e->issuer_cn, value2, sizeof(value2));
+		policy_value(text_of(u, e->subject_cn), value, sizeof(value));
+		policy_value(text_of(u, e->issuer_cn), value2, sizeof(value2));
 		snprintf(s->rule, sizeof(s->rule), "%s %s verify%s%s "
 		    "subject_cn=%s issuer_cn=%s", kind_word, pattern_text,
 		    version[0] != '\0' ? " min_version=" : "", version, value,
@@ -657,7 +719,7 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 		if (rule_loads(u, s->rule))
 			return true;
 	}
-	if (!entry_meets(unknown, min_version, NULL, false, NULL, NULL))
+	if (!entry_meets(unknown, min_version, 0, false, 0, 0))
 		return false;
 	snprintf(s->rule, sizeof(s->rule), "%s %s encrypt%s%s", kind_word,
 	    pattern_text, version[0] != '\0' ? " min_version=" : "",
@@ -742,27 +804,56 @@ percent(unsigned long part, unsigned long whole)
 	return whole == 0 ? 0.0 : 100.0 * (double)part / (double)whole;
 }
 
-/* "a (3), b (1)": the most frequent few of a map, "-" for none. */
-static void
-list_top(const struct strmap *m, size_t limit, char *buf, size_t size)
+/* For sorting a small tally: the most seen first, then by text. */
+static const struct usage *sorting;
+
+static int
+by_count_then_text(const void *a, const void *b)
 {
-	struct strmap_slot *sorted = strmap_sorted(m, strmap_by_count);
+	const struct small_count *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(text_of(sorting, x->id), text_of(sorting, y->id));
+}
+
+/* The tally's items in order, in a new array; NULL when empty. */
+static struct small_count *
+sorted_tally(const struct usage *u, const struct small_tally *t)
+{
+	struct small_count *items;
+
+	if (t->count == 0 || (items = malloc(t->count * sizeof(*items))) ==
+	    NULL)
+		return NULL;
+	memcpy(items, t->items, t->count * sizeof(*items));
+	sorting = u;
+	qsort(items, t->count, sizeof(*items), by_count_then_text);
+	return items;
+}
+
+/* "a (3), b (1)": the most frequent few of a tally, "-" for none. */
+static void
+list_top(const struct usage *u, const struct small_tally *t, size_t limit,
+    char *buf, size_t size)
+{
+	struct small_count *sorted = sorted_tally(u, t);
 	size_t used = 0;
 
 	snprintf(buf, size, "-");
 	if (sorted == NULL)
 		return;
-	for (size_t i = 0; i < m->used && i < limit && used < size; i++) {
-		int n = snprintf(buf + used, size - used, "%s%s (%lu)",
-		    i > 0 ? ", " : "", sorted[i].key,
-		    *(const unsigned long *)sorted[i].value);
+	for (size_t i = 0; i < t->count && i < limit && used < size; i++) {
+		int n = snprintf(buf + used, size - used, "%s%s (%u)",
+		    i > 0 ? ", " : "", text_of(u, sorted[i].id), sorted[i].n);
 
 		if (n < 0)
 			break;
 		used += (size_t)n;
 	}
-	if (m->used > limit && used < size)
-		snprintf(buf + used, size - used, ", %zu more", m->used - limit);
+	if (t->count > limit && used < size)
+		snprintf(buf + used, size - used, ", %zu more",
+		    (size_t)t->count - limit);
 	free(sorted);
 }
 
@@ -813,7 +904,8 @@ print_group_text(const struct usage *u, enum group g, FILE *out)
 		fprintf(out, "  %8lu %6lu %5.1f%% %6s %6lu %8lu %8lu %4zu %7lu  "
 		    "%s\n", e->sessions, e->tls, percent(e->tls, e->sessions),
 		    bits, e->certs, e->verified, e->refused,
-		    e->fingerprints.used, e->would_refuse, sorted[i].key);
+		    (size_t)e->fingerprints.count, e->would_refuse,
+		    sorted[i].key);
 	}
 	/* What does not fit a column, for the entries shown. */
 	for (size_t i = 0; i < shown; i++) {
@@ -823,16 +915,16 @@ print_group_text(const struct usage *u, enum group g, FILE *out)
 		fprintf(out, "  %s:\n", sorted[i].key);
 		versions_text(e, text, sizeof(text));
 		fprintf(out, "    versions: %s\n", text);
-		if (e->cns.used > 0) {
-			list_top(&e->cns, 5, text, sizeof(text));
+		if (e->cns.count > 0) {
+			list_top(u, &e->cns, 5, text, sizeof(text));
 			fprintf(out, "    subject CNs: %s\n", text);
 		}
-		if (e->issuers.used > 0 && g != G_ISSUER) {
-			list_top(&e->issuers, 5, text, sizeof(text));
+		if (e->issuers.count > 0 && g != G_ISSUER) {
+			list_top(u, &e->issuers, 5, text, sizeof(text));
 			fprintf(out, "    issuers: %s\n", text);
 		}
-		if (e->refused_by.used > 0) {
-			list_top(&e->refused_by, 5, text, sizeof(text));
+		if (e->refused_by.count > 0) {
+			list_top(u, &e->refused_by, 5, text, sizeof(text));
 			fprintf(out, "    refused by: %s\n", text);
 		}
 	}
@@ -897,24 +989,24 @@ json_string(FILE *out, const char *s)
 }
 
 static void
-json_counts(FILE *out, const struct strmap *m)
+json_counts(const struct usage *u, FILE *out, const struct small_tally *t)
 {
-	struct strmap_slot *sorted = strmap_sorted(m, strmap_by_count);
+	struct small_count *sorted = sorted_tally(u, t);
 
 	fputc('{', out);
-	for (size_t i = 0; sorted != NULL && i < m->used; i++) {
+	for (size_t i = 0; sorted != NULL && i < t->count; i++) {
 		if (i > 0)
 			fputs(", ", out);
-		json_string(out, sorted[i].key);
-		fprintf(out, ": %lu", *(const unsigned long *)sorted[i].value);
+		json_string(out, text_of(u, sorted[i].id));
+		fprintf(out, ": %u", sorted[i].n);
 	}
 	fputc('}', out);
 	free(sorted);
 }
 
 static void
-json_entry(FILE *out, const char *key, const char *name,
-    const struct entry *e)
+json_entry(const struct usage *u, FILE *out, const char *key,
+    const char *name, const struct entry *e)
 {
 	bool first = true;
 
@@ -938,12 +1030,12 @@ json_entry(FILE *out, const char *key, const char *name,
 	else
 		fputs("null", out);
 	fputs(", \"subject_cns\": ", out);
-	json_counts(out, &e->cns);
+	json_counts(u, out, &e->cns);
 	fputs(", \"issuers\": ", out);
-	json_counts(out, &e->issuers);
+	json_counts(u, out, &e->issuers);
 	fprintf(out, ", \"fingerprints\": %zu, \"refused\": %lu, "
-	    "\"refused_by\": ", e->fingerprints.used, e->refused);
-	json_counts(out, &e->refused_by);
+	    "\"refused_by\": ", (size_t)e->fingerprints.count, e->refused);
+	json_counts(u, out, &e->refused_by);
 	fprintf(out, ", \"would_refuse\": %lu", e->would_refuse);
 	if (e->first[0] != '\0') {
 		fputs(", \"first\": ", out);
@@ -976,7 +1068,7 @@ usage_print_json(const struct usage *u, FILE *out)
 	    "\"mail\": %lu, \"rcpt\": %lu},\n \"totals\": ", u->lines,
 	    u->other_programs, u->other_messages, u->malformed, u->cut,
 	    t->sessions, u->rcpt_lines);
-	json_entry(out, "all", "sessions", t);
+	json_entry(u, out, "all", "sessions", t);
 	for (size_t g = 0; g < GROUPS; g++) {
 		const struct strmap *m = &u->groups[g];
 		struct strmap_slot *sorted = strmap_sorted(m,
@@ -986,7 +1078,7 @@ usage_print_json(const struct usage *u, FILE *out)
 		fprintf(out, ",\n \"%s\": [", groups[g].json);
 		for (size_t i = 0; sorted != NULL && i < shown; i++) {
 			fputs(i > 0 ? ",\n  " : "\n  ", out);
-			json_entry(out, groups[g].key, sorted[i].key,
+			json_entry(u, out, groups[g].key, sorted[i].key,
 			    sorted[i].value);
 		}
 		fputs("]", out);

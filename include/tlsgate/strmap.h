@@ -2,8 +2,8 @@
  * strmap.h - a map from text to a value of fixed size, for counting by
  * client, domain or rule in "tlsgate -r" and "tlsgate -R".
  *
- * Open addressing with FNV-1a; keys are copied.  A value is zeroed when
- * its key is added and stays where it is until the map grows.
+ * Open addressing with FNV-1a; each key is copied into one block with its
+ * value, which is zeroed when the key is added and never moves.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -33,6 +33,9 @@ void strmap_init(struct strmap *m, size_t value_size);
  * out, which also sets out_of_memory.
  */
 void *strmap_get(struct strmap *m, const char *key);
+
+/* The key of a value strmap_get returned. */
+const char *strmap_key_of(const struct strmap *m, const void *value);
 
 /* The value of key, or NULL when it is not there. */
 const void *strmap_find(const struct strmap *m, const char *key);

@@ -44,6 +44,10 @@
 # both policies (median of the runs; scaled when LOG_LINES differs).
 # A missed target is reported, not an error.
 #
+# With REPORT=1 (tests/bench/report.sh), "tlsgate -R" and "tlsgate -R -j"
+# run on the same log instead (target: 1,000,000 lines in under 10 s and
+# 200 MB), and the report must count every MAIL line.
+#
 # Environment: BUILD (default: the tree's build/), OUT (default
 # $BUILD/bench/replay.txt), LOG_LINES (1000000), BASE_SCRIPTS (400),
 # BASE_REPEAT (8), CANDIDATE_RULES (100000), BIG_RULES (1000000), RUNS (3),
@@ -667,6 +671,59 @@ log_bytes=$(stat -c %s "$WORK/audit.log")
 [ "$(wc -l <"$WORK/audit.log")" = "$LOG_LINES" ] || die "the log does not have $LOG_LINES lines"
 echo "replay.sh: $LOG_LINES lines ($log_bytes bytes: $gen_decisions decisions, $gen_mail MAIL + $gen_rcpt RCPT; $gen_other other programs, $gen_tg_other other tlsgate lines) in ${expand_s} s; $(cat "$WORK/expand.out")"
 
+# "h:mm:ss.ss" or "m:ss.ss" in seconds.
+to_seconds() { awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }'; }
+
+# --- REPORT=1: "tlsgate -R" on the same log, instead of the replays ----------
+
+if [ "${REPORT:-0}" = 1 ]; then
+	: >"$WORK/runs"
+	wc -l <"$WORK/audit.log" >/dev/null
+	for ((r = 1; r <= RUNS; r++)); do
+		for form in text json; do
+			flag=
+			[ "$form" = json ] && flag=-j
+			tv=$WORK/report.$form.$r.time
+			# shellcheck disable=SC2086 # flag is empty or -j
+			/usr/bin/time -v -o "$tv" "$tlsgate" -R $flag -c "$WORK/tlsgate.conf" \
+				"$WORK/audit.log" >"$WORK/report.$form.$r.out" 2>"$WORK/report.$form.$r.err" ||
+				die "tlsgate -R $flag failed: $(head -n 5 "$WORK/report.$form.$r.err")"
+			wall=$(sed -n 's/^[[:space:]]*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tv" | to_seconds)
+			rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$tv")
+			echo "name=report.$form.$r wall=$wall rss_kb=$rss" >>"$WORK/runs"
+			echo "report.sh: run $r ($form): $wall s, $rss kB"
+		done
+		sessions=$(sed -n 's/^sessions (MAIL decisions): \([0-9]*\);.*/\1/p' "$WORK/report.text.$r.out")
+		[ "$sessions" = "$gen_mail" ] ||
+			die "the report counts $sessions sessions, the log has $gen_mail MAIL lines"
+	done
+	median_of() { sed -n "s/^name=report\.$1\.[0-9]* wall=\([^ ]*\) .*/\1/p" "$WORK/runs" | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+	peak_of() { sed -n "s/^name=report\.$1\.[0-9]* .*rss_kb=\([0-9]*\)/\1/p" "$WORK/runs" | sort -g | tail -n 1 |
+		awk '{ printf "%.1f", $1 / 1024 }'; }
+	suggestions=$(sed -n 's/^suggested rules .*: \([0-9]*\)$/\1/p' "$WORK/report.text.1.out")
+	{
+		echo "bench=report lines=$LOG_LINES log_bytes=$log_bytes runs=$RUNS seed=$SEED nproc=$(nproc) date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "tlsgate=$tlsgate version=\"$("$tlsgate" -V 2>&1 | head -n 1)\""
+		echo "log: $(cat "$WORK/counts")"
+		cat "$WORK/runs"
+		for form in text json; do
+			w=$(median_of $form)
+			m=$(peak_of $form)
+			if awk -v w="$w" -v m="$m" -v n="$LOG_LINES" 'BEGIN { exit !(w * 1000000 / n < 10 && m < 200) }'; then
+				verdict=MET
+			else
+				verdict="NOT MET"
+			fi
+			echo "report ($form) of $LOG_LINES lines ($gen_mail sessions): $w s wall (median of $RUNS), peak resident $m MB (target < 10 s and < 200 MB for 1,000,000 lines): $verdict"
+		done
+		echo "suggested rules: $suggestions"
+	} >"$OUT"
+	tail -n 3 "$OUT"
+	echo "(written to $OUT)"
+	exit 0
+fi
+
 t0=$(now)
 "$bench_policy" -n "$BIG_RULES" -e 1 -k "$WORK/big.policy" >/dev/null
 big_s=$(since "$t0")
@@ -674,9 +731,6 @@ echo "replay.sh: the engine benchmark's policy of $BIG_RULES rules in ${big_s} s
 : >"$WORK/empty"
 
 # --- 3. the replays ---------------------------------------------------------------
-
-# "h:mm:ss.ss" or "m:ss.ss" in seconds.
-to_seconds() { awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }'; }
 
 # timed NAME POLICY LOG: one run under /usr/bin/time -v; appends
 # "name=... wall=... user=... sys=... rss_kb=..." to $WORK/runs and leaves
