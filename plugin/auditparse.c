@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tlsgate/auditparse.h"
@@ -342,4 +344,73 @@ audit_parse_line(const char *line, size_t len, char *scratch,
 			return AUDIT_LINE_MALFORMED;
 	}
 	return check_record(r, &stage, why);
+}
+
+enum audit_line_kind
+audit_reader_line(struct audit_reader *r, const char *line, size_t len,
+    struct audit_record *record, const char **why)
+{
+	enum audit_line_kind kind;
+
+	r->lines++;
+	if (r->scratch_size < len + 1) {
+		size_t size = len + 1 > 2 * r->scratch_size ? len + 1 :
+		    2 * r->scratch_size;
+		char *scratch = realloc(r->scratch, size);
+
+		if (scratch == NULL) {
+			r->malformed++;
+			*why = "out of memory";
+			return AUDIT_LINE_MALFORMED;
+		}
+		r->scratch = scratch;
+		r->scratch_size = size;
+	}
+	kind = audit_parse_line(line, len, r->scratch, record, why);
+	switch (kind) {
+	case AUDIT_LINE_OTHER_PROGRAM:
+		r->other_programs++;
+		break;
+	case AUDIT_LINE_OTHER_MESSAGE:
+		r->other_messages++;
+		break;
+	case AUDIT_LINE_MALFORMED:
+		r->malformed++;
+		break;
+	case AUDIT_LINE_CUT:
+		r->cut++;
+		break;
+	case AUDIT_LINE_DECISION:
+		break;
+	}
+	return kind;
+}
+
+void
+audit_reader_free(struct audit_reader *r)
+{
+	free(r->scratch);
+	r->scratch = NULL;
+	r->scratch_size = 0;
+}
+
+bool
+audit_read_lines(FILE *in, void (*each)(void *arg, unsigned long number,
+    const char *line, size_t len), void *arg)
+{
+	char *line = NULL;
+	size_t size = 0;
+	ssize_t len;
+	unsigned long number = 0;
+	bool ok;
+
+	while ((len = getline(&line, &size, in)) != -1) {
+		number++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		each(arg, number, line, (size_t)len);
+	}
+	ok = !ferror(in);
+	free(line);
+	return ok;
 }

@@ -69,13 +69,7 @@ struct replay {
 	bool verbose;
 	FILE *out;
 	FILE *err;
-	char *scratch;
-	size_t scratch_size;
-	unsigned long lines;
-	unsigned long other_programs;
-	unsigned long other_messages;
-	unsigned long malformed;
-	unsigned long cut;
+	struct audit_reader reader;
 	unsigned long problems_shown;
 	unsigned long mail_decisions;
 	unsigned long rcpt_decisions;
@@ -119,7 +113,7 @@ replay_free(struct replay *r)
 		return;
 	for (size_t g = 0; g < GROUPS; g++)
 		strmap_free(&r->groups[g].counts, NULL);
-	free(r->scratch);
+	audit_reader_free(&r->reader);
 	free(r);
 }
 
@@ -319,34 +313,14 @@ replay_line(struct replay *r, const char *name, unsigned long number,
 	struct audit_record rec;
 	const char *why = NULL;
 
-	r->lines++;
-	if (r->scratch_size < len + 1) {
-		size_t size = len + 1 > 2 * r->scratch_size ? len + 1 :
-		    2 * r->scratch_size;
-		char *scratch = realloc(r->scratch, size);
-
-		if (scratch == NULL) {
-			r->malformed++;
-			problem(r, name, number, "not replayed",
-			    "out of memory");
-			return;
-		}
-		r->scratch = scratch;
-		r->scratch_size = size;
-	}
-	switch (audit_parse_line(line, len, r->scratch, &rec, &why)) {
+	switch (audit_reader_line(&r->reader, line, len, &rec, &why)) {
 	case AUDIT_LINE_OTHER_PROGRAM:
-		r->other_programs++;
-		return;
 	case AUDIT_LINE_OTHER_MESSAGE:
-		r->other_messages++;
 		return;
 	case AUDIT_LINE_MALFORMED:
-		r->malformed++;
 		problem(r, name, number, "malformed tlsgate line", why);
 		return;
 	case AUDIT_LINE_CUT:
-		r->cut++;
 		problem(r, name, number, "not replayed", why);
 		return;
 	case AUDIT_LINE_DECISION:
@@ -355,26 +329,28 @@ replay_line(struct replay *r, const char *name, unsigned long number,
 	}
 }
 
+struct stream {
+	struct replay *replay;
+	const char *name;
+};
+
+static void
+stream_line(void *arg, unsigned long number, const char *line, size_t len)
+{
+	const struct stream *s = arg;
+
+	replay_line(s->replay, s->name, number, line, len);
+}
+
 bool
 replay_stream(struct replay *r, const char *name, FILE *in)
 {
-	char *line = NULL;
-	size_t size = 0;
-	ssize_t len;
-	unsigned long number = 0;
-	bool ok;
+	struct stream s = { r, name };
 
-	while ((len = getline(&line, &size, in)) != -1) {
-		number++;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		replay_line(r, name, number, line, (size_t)len);
-	}
-	ok = !ferror(in);
-	if (!ok)
-		fprintf(r->err, "tlsgate: %s: %s\n", name, strerror(errno));
-	free(line);
-	return ok;
+	if (audit_read_lines(in, stream_line, &s))
+		return true;
+	fprintf(r->err, "tlsgate: %s: %s\n", name, strerror(errno));
+	return false;
 }
 
 static void
@@ -412,11 +388,12 @@ replay_report(const struct replay *r, FILE *out)
 	fprintf(out, "replayed against %s (%zu rule%s)\n",
 	    policy_file(r->policy), policy_rule_count(r->policy),
 	    policy_rule_count(r->policy) == 1 ? "" : "s");
-	fprintf(out, "lines read: %lu\n", r->lines);
-	fprintf(out, "  other programs: %lu\n", r->other_programs);
-	fprintf(out, "  other tlsgate messages: %lu\n", r->other_messages);
-	fprintf(out, "  malformed tlsgate lines: %lu\n", r->malformed);
-	fprintf(out, "  cut, not replayed: %lu\n", r->cut);
+	fprintf(out, "lines read: %lu\n", r->reader.lines);
+	fprintf(out, "  other programs: %lu\n", r->reader.other_programs);
+	fprintf(out, "  other tlsgate messages: %lu\n",
+	    r->reader.other_messages);
+	fprintf(out, "  malformed tlsgate lines: %lu\n", r->reader.malformed);
+	fprintf(out, "  cut, not replayed: %lu\n", r->reader.cut);
 	fprintf(out, "decisions replayed: %lu\n",
 	    r->mail_decisions + r->rcpt_decisions);
 	fprintf(out, "  sessions (MAIL): %lu\n", r->mail_decisions);

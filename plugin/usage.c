@@ -95,13 +95,7 @@ struct entry {
 
 struct usage {
 	struct usage_options opts;
-	char *scratch;
-	size_t scratch_size;
-	unsigned long lines;
-	unsigned long other_programs;
-	unsigned long other_messages;
-	unsigned long malformed;
-	unsigned long cut;
+	struct audit_reader reader;
 	unsigned long rcpt_lines;
 	char first[64];         /* the period: timestamps of the first and */
 	char last[64];          /* last decision lines */
@@ -228,7 +222,7 @@ usage_free(struct usage *u)
 	entry_free(&u->unknown_client);
 	strmap_free(&u->text_ids, NULL);
 	free(u->texts);
-	free(u->scratch);
+	audit_reader_free(&u->reader);
 	free(u);
 }
 
@@ -436,7 +430,7 @@ add_session(struct usage *u, struct audit_record *rec)
 	char timestamp[64], fingerprint[160], host[AUDIT_VALUE_MAX + 4];
 
 	if (!audit_facts_build(&af, rec)) {
-		u->malformed++;
+		u->reader.malformed++;
 		return;
 	}
 	s.facts = &af.facts;
@@ -497,31 +491,11 @@ usage_line(struct usage *u, const char *line, size_t len)
 	struct audit_record rec;
 	const char *why = NULL;
 
-	u->lines++;
-	if (u->scratch_size < len + 1) {
-		size_t size = len + 1 > 2 * u->scratch_size ? len + 1 :
-		    2 * u->scratch_size;
-		char *scratch = realloc(u->scratch, size);
-
-		if (scratch == NULL) {
-			u->malformed++;
-			return;
-		}
-		u->scratch = scratch;
-		u->scratch_size = size;
-	}
-	switch (audit_parse_line(line, len, u->scratch, &rec, &why)) {
+	switch (audit_reader_line(&u->reader, line, len, &rec, &why)) {
 	case AUDIT_LINE_OTHER_PROGRAM:
-		u->other_programs++;
-		return;
 	case AUDIT_LINE_OTHER_MESSAGE:
-		u->other_messages++;
-		return;
 	case AUDIT_LINE_MALFORMED:
-		u->malformed++;
-		return;
 	case AUDIT_LINE_CUT:
-		u->cut++;
 		return;
 	case AUDIT_LINE_DECISION:
 		if (rec.timestamp != NULL) {
@@ -539,24 +513,20 @@ usage_line(struct usage *u, const char *line, size_t len)
 	}
 }
 
+static void
+stream_line(void *arg, unsigned long number, const char *line, size_t len)
+{
+	(void)number;
+	usage_line(arg, line, len);
+}
+
 bool
 usage_stream(struct usage *u, const char *name, FILE *in, FILE *err)
 {
-	char *line = NULL;
-	size_t size = 0;
-	ssize_t len;
-	bool ok;
-
-	while ((len = getline(&line, &size, in)) != -1) {
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		usage_line(u, line, (size_t)len);
-	}
-	ok = !ferror(in);
-	if (!ok)
-		fprintf(err, "tlsgate: %s: %s\n", name, strerror(errno));
-	free(line);
-	return ok;
+	if (audit_read_lines(in, stream_line, u))
+		return true;
+	fprintf(err, "tlsgate: %s: %s\n", name, strerror(errno));
+	return false;
 }
 
 /* ---- suggestions ---------------------------------------------------- */
@@ -943,8 +913,9 @@ usage_print_text(const struct usage *u, FILE *out)
 	fprintf(out, "TLS usage report\n");
 	fprintf(out, "period: %s\n", period);
 	fprintf(out, "lines read: %lu (other programs %lu, other tlsgate "
-	    "messages %lu, malformed %lu, cut %lu)\n", u->lines,
-	    u->other_programs, u->other_messages, u->malformed, u->cut);
+	    "messages %lu, malformed %lu, cut %lu)\n", u->reader.lines,
+	    u->reader.other_programs, u->reader.other_messages,
+	    u->reader.malformed, u->reader.cut);
 	fprintf(out, "sessions (MAIL decisions): %lu; recipients (RCPT "
 	    "decisions): %lu\n", t->sessions, u->rcpt_lines);
 	fprintf(out, "  with TLS: %lu (%.1f%%), TLS not known: %lu\n", t->tls,
@@ -1065,9 +1036,9 @@ usage_print_json(const struct usage *u, FILE *out)
 		fputs("null", out);
 	fprintf(out, "},\n \"lines\": {\"read\": %lu, \"other_programs\": %lu, "
 	    "\"other_messages\": %lu, \"malformed\": %lu, \"cut\": %lu, "
-	    "\"mail\": %lu, \"rcpt\": %lu},\n \"totals\": ", u->lines,
-	    u->other_programs, u->other_messages, u->malformed, u->cut,
-	    t->sessions, u->rcpt_lines);
+	    "\"mail\": %lu, \"rcpt\": %lu},\n \"totals\": ", u->reader.lines,
+	    u->reader.other_programs, u->reader.other_messages,
+	    u->reader.malformed, u->reader.cut, t->sessions, u->rcpt_lines);
 	json_entry(u, out, "all", "sessions", t);
 	for (size_t g = 0; g < GROUPS; g++) {
 		const struct strmap *m = &u->groups[g];

@@ -14,7 +14,9 @@
 #ifndef TLSGATE_AUDITPARSE_H
 #define TLSGATE_AUDITPARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "tlsgate/evaluate.h"
 
@@ -82,5 +84,30 @@ enum audit_line_kind {
  */
 enum audit_line_kind audit_parse_line(const char *line, size_t len,
     char *scratch, struct audit_record *record, const char **why);
+
+/* Lines read by kind, and the scratch buffer they are parsed into. */
+struct audit_reader {
+	char *scratch;
+	size_t scratch_size;
+	unsigned long lines;
+	unsigned long other_programs;
+	unsigned long other_messages;
+	unsigned long malformed;        /* memory exhaustion too */
+	unsigned long cut;
+};
+
+/* audit_parse_line, counting the line by its kind. */
+enum audit_line_kind audit_reader_line(struct audit_reader *r,
+    const char *line, size_t len, struct audit_record *record,
+    const char **why);
+
+void audit_reader_free(struct audit_reader *r);
+
+/*
+ * Calls each for every line of in, without its newline, numbered from 1;
+ * false when reading fails (errno set).
+ */
+bool audit_read_lines(FILE *in, void (*each)(void *arg, unsigned long number,
+    const char *line, size_t len), void *arg);
 
 #endif
