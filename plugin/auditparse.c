@@ -62,17 +62,31 @@ line_timestamp(const char *line, size_t len, size_t *tlen)
 			return NULL;
 		p = close + 1;
 	}
+	/* "Mmm dd hh:mm:ss", the day padded with a space. */
 	if (end - p >= 15 && isupper((unsigned char)p[0]) &&
 	    islower((unsigned char)p[1]) && islower((unsigned char)p[2]) &&
-	    p[3] == ' ' && p[6] == ' ' && p[9] == ':' && p[12] == ':') {
+	    p[3] == ' ' && (p[4] == ' ' || isdigit((unsigned char)p[4])) &&
+	    isdigit((unsigned char)p[5]) && p[6] == ' ' && p[9] == ':' &&
+	    p[12] == ':') {
+		static const int digits[] = { 7, 8, 10, 11, 13, 14 };
+
+		for (size_t i = 0; i < sizeof(digits) / sizeof(*digits); i++)
+			if (!isdigit((unsigned char)p[digits[i]]))
+				return NULL;
 		*tlen = 15;
 		return p;
 	}
+	/* "2026-12-02T13:44:19.123456+00:00": digits and these signs. */
 	if (end - p >= 19 && isdigit((unsigned char)p[0]) && p[4] == '-' &&
 	    p[7] == '-' && p[10] == 'T') {
-		const char *space = memchr(p, ' ', (size_t)(end - p));
+		const char *q = p;
 
-		*tlen = space != NULL ? (size_t)(space - p) : (size_t)(end - p);
+		while (q < end && q - p < 40 && (isdigit((unsigned char)*q) ||
+		    strchr("-T:.+Z", *q) != NULL) && *q != '\0')
+			q++;
+		if (q < end && *q != ' ')
+			return NULL;
+		*tlen = (size_t)(q - p);
 		return p;
 	}
 	return NULL;

@@ -595,10 +595,15 @@ entry_meets(const struct entry *e, int min_version, uint32_t fingerprint,
 	return true;
 }
 
-/* The rule loads without an error (the fragment must pass tlsgate -n). */
+/*
+ * The rule and its comment load without an error (the fragment must pass
+ * tlsgate -n).
+ */
 static bool
-rule_loads(const struct usage *u, const char *rule)
+rule_loads(const struct usage *u, const struct suggestion *s)
 {
+	char text[sizeof(s->why) + sizeof(s->rule) + 8];
+	const char *rule = text;
 	struct policy_options opts;
 	struct diag_list diags;
 	struct policy *p;
@@ -609,6 +614,7 @@ rule_loads(const struct usage *u, const char *rule)
 	else
 		policy_options_init(&opts);
 	diag_list_init(&diags);
+	snprintf(text, sizeof(text), "# %s\n%s\n", s->why, s->rule);
 	p = policy_load_buffer("suggestion", rule, strlen(rule), &opts,
 	    &diags);
 	ok = p != NULL && diags.errors == 0;
@@ -666,11 +672,12 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 		    e->unverified ? "encrypt" : "verify",
 		    version[0] != '\0' ? " min_version=" : "", version,
 		    text_of(u, e->fingerprint));
-		snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS "
-		    "(%s or later), one certificate%s", e->sessions, period,
+		snprintf(s->why, sizeof(s->why), "%lu session%s, %s: all TLS "
+		    "(%s or later), one certificate%s", e->sessions,
+		    e->sessions == 1 ? "" : "s", period,
 		    version, e->unverified ? "" : ", always verified");
 		s->kind = "pin";
-		if (rule_loads(u, s->rule))
+		if (rule_loads(u, s))
 			return true;
 	}
 	if (!e->unverified && !e->names_differ && e->subject_cn != 0 &&
@@ -682,11 +689,11 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 		    "subject_cn=%s issuer_cn=%s", kind_word, pattern_text,
 		    version[0] != '\0' ? " min_version=" : "", version, value,
 		    value2);
-		snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS "
+		snprintf(s->why, sizeof(s->why), "%lu session%s, %s: all TLS "
 		    "(%s or later), verified, one name from one issuer",
-		    e->sessions, period, version);
+		    e->sessions, e->sessions == 1 ? "" : "s", period, version);
 		s->kind = "verify";
-		if (rule_loads(u, s->rule))
+		if (rule_loads(u, s))
 			return true;
 	}
 	if (!entry_meets(unknown, min_version, 0, false, 0, 0))
@@ -694,10 +701,11 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 	snprintf(s->rule, sizeof(s->rule), "%s %s encrypt%s%s", kind_word,
 	    pattern_text, version[0] != '\0' ? " min_version=" : "",
 	    version);
-	snprintf(s->why, sizeof(s->why), "%lu sessions, %s: all TLS (%s or "
-	    "later)", e->sessions, period, version);
+	snprintf(s->why, sizeof(s->why), "%lu session%s, %s: all TLS (%s or "
+	    "later)", e->sessions, e->sessions == 1 ? "" : "s", period,
+	    version);
 	s->kind = "encrypt";
-	return rule_loads(u, s->rule);
+	return rule_loads(u, s);
 }
 
 static int

@@ -422,6 +422,44 @@ START_TEST(test_suffix_list)
 }
 END_TEST
 
+/*
+ * The period from RFC 3339 timestamps too; a timestamp that is not one
+ * is none, never text a suggestion's comment could carry.
+ */
+START_TEST(test_timestamps)
+{
+	struct usage *u;
+	char *json, *fragment;
+
+	log_start();
+	fprintf(log_out, "2026-12-01T10:00:00.123456+01:00 mx tlsgate[1]: "
+	    "Q1: accept stage=mail client=[192.0.2.7][192.0.2.7] listener=mx "
+	    "sender=<a@b.example> " TLS13 "\n");
+	fprintf(log_out, "Dec  1 10:00:\xb4\xb4 mx tlsgate[1]: Q1: accept "
+	    "stage=mail client=[192.0.2.7][192.0.2.7] listener=mx "
+	    "sender=<a@b.example> " TLS13 "\n");
+	fprintf(log_out, "2026-12-07T23:59:59Z mx tlsgate[1]: Q1: accept "
+	    "stage=mail client=[192.0.2.7][192.0.2.7] listener=mx "
+	    "sender=<a@b.example> " TLS13 "\n");
+	u = report(3, NULL);
+	json = json_of(u);
+	ck_assert_ptr_nonnull(strstr(json, "\"period\": {\"first\": "
+	    "\"2026-12-01T10:00:00.123456+01:00\", \"last\": "
+	    "\"2026-12-07T23:59:59Z\"}"));
+	fragment = usage_suggestions(u, false);
+	expect_text(fragment, "# 3 sessions, 2026-12-01T10:00:00.123456+01:00 "
+	    "to 2026-12-07T23:59:59Z: all TLS (TLSv1.3 or later)\n"
+	    "sender b.example encrypt min_version=TLSv1.3\n"
+	    "# 3 sessions, 2026-12-01T10:00:00.123456+01:00 to "
+	    "2026-12-07T23:59:59Z: all TLS (TLSv1.3 or later)\n"
+	    "client 192.0.2.0/24 encrypt min_version=TLSv1.3\n");
+	free(fragment);
+	free(json);
+	usage_free(u);
+	log_end();
+}
+END_TEST
+
 /* Lines that are not decisions are counted, never reported on. */
 START_TEST(test_other_lines)
 {
@@ -457,6 +495,7 @@ usage_suite(void)
 	tcase_add_test(tc, test_unknown_sender_blocks);
 	tcase_add_test(tc, test_suffix_list);
 	tcase_add_test(tc, test_other_lines);
+	tcase_add_test(tc, test_timestamps);
 	suite_add_tcase(s, tc);
 	return s;
 }

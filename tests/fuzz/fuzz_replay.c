@@ -1,7 +1,9 @@
 /*
- * fuzz_replay.c - libFuzzer target for "tlsgate -r": syslog lines go
- * through audit_parse_line() (plugin/auditparse.c) and replay_line()
- * (plugin/replay.c) against a small fixed policy.
+ * fuzz_replay.c - libFuzzer target for "tlsgate -r" and "tlsgate -R":
+ * syslog lines go through audit_parse_line() (plugin/auditparse.c),
+ * replay_line() (plugin/replay.c) against a small fixed policy, and
+ * usage_line() (plugin/usage.c), whose report and suggestions are made
+ * for each input; every suggestion must load as a policy.
  *
  * Why: a replay reads whole mail logs, where every other program's lines
  * and anything a client managed to get logged sit between tlsgate's.
@@ -31,6 +33,7 @@
 #include "tlsgate/log.h"
 #include "tlsgate/policy.h"
 #include "tlsgate/replay.h"
+#include "tlsgate/usage.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +49,7 @@ static const char fixed_policy[] =
 
 static struct policy *policy;
 static struct replay *replay;
+static struct usage *usage;     /* one per input */
 static FILE *sink;
 
 int
@@ -86,14 +90,43 @@ check_value(const struct audit_value *v, const char *scratch, size_t size)
 	CHECK(v->text[v->len] == '\0');
 }
 
+/* The report of the input's lines, and its suggestions loaded. */
+static void
+report(void)
+{
+	struct policy_options opts;
+	struct diag_list diags;
+	struct policy *p;
+	char *fragment;
+
+	usage_print_text(usage, sink);
+	usage_print_json(usage, sink);
+	fragment = usage_suggestions(usage, true);
+	CHECK(fragment != NULL);
+	if (fragment[0] != '\0') {
+		policy_options_init(&opts);
+		diag_list_init(&diags);
+		p = policy_load_buffer("suggested", fragment, strlen(fragment),
+		    &opts, &diags);
+		CHECK(p != NULL && diags.errors == 0);
+		policy_unref(p);
+		diag_list_free(&diags);
+	}
+	free(fragment);
+}
+
 /* Log lines: each one parsed on its own, then replayed. */
 static void
 lines(const char *data, size_t size)
 {
+	static const struct usage_options usage_opts = { .min_sessions = 1,
+		.top = 5 };
 	char *scratch = malloc(size + 1);
 	const char *line = data, *end = data + size;
 
 	CHECK(scratch != NULL);
+	usage = usage_new(&usage_opts);
+	CHECK(usage != NULL);
 	while (line < end) {
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
 		size_t len = (size_t)((nl != NULL ? nl : end) - line);
@@ -124,9 +157,13 @@ lines(const char *data, size_t size)
 			CHECK(why != NULL);
 		}
 		replay_line(replay, "fuzz", 1, line, len);
+		usage_line(usage, line, len);
 		line += len + 1;
 	}
 	free(scratch);
+	report();
+	usage_free(usage);
+	usage = NULL;
 }
 
 static const char *const keys[] = {
