@@ -427,7 +427,7 @@ add_session(struct usage *u, struct audit_record *rec)
 	struct audit_facts af;
 	struct session_view s = { .rec = rec };
 	const struct tls_facts *t;
-	char timestamp[64], fingerprint[160], host[AUDIT_VALUE_MAX + 4];
+	char timestamp[64], host[AUDIT_VALUE_MAX + 4];
 
 	if (!audit_facts_build(&af, rec)) {
 		u->reader.malformed++;
@@ -442,6 +442,8 @@ add_session(struct usage *u, struct audit_record *rec)
 	}
 	if (t->state == TLS_STATE_ACTIVE) {
 		if (t->fingerprint_known) {
+			char fingerprint[160];
+
 			fp_format(&t->fingerprint, fingerprint,
 			    sizeof(fingerprint));
 			s.fingerprint = intern(u, fingerprint);
@@ -648,8 +650,7 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 	const struct entry *unknown = g == G_SENDER ? &u->unknown_sender :
 	    &u->unknown_client;
 	const char *kind_word = g == G_SENDER ? "sender" : "client";
-	char version[16] = "", period[140], value[1100], value2[1100];
-	char pattern_text[1100];
+	char version[16] = "", period[140], pattern_text[1100];
 	int min_version = e->lowest_version;
 
 	if (e->sessions < u->opts.min_sessions || e->not_tls ||
@@ -683,6 +684,8 @@ suggest(const struct usage *u, enum group g, const char *pattern,
 	if (!e->unverified && !e->names_differ && e->subject_cn != 0 &&
 	    entry_meets(unknown, min_version, 0, true, e->subject_cn,
 	    e->issuer_cn)) {
+		char value[1100], value2[1100];
+
 		policy_value(text_of(u, e->subject_cn), value, sizeof(value));
 		policy_value(text_of(u, e->issuer_cn), value2, sizeof(value2));
 		snprintf(s->rule, sizeof(s->rule), "%s %s verify%s%s "

@@ -94,9 +94,6 @@ check_value(const struct audit_value *v, const char *scratch, size_t size)
 static void
 report(void)
 {
-	struct policy_options opts;
-	struct diag_list diags;
-	struct policy *p;
 	char *fragment;
 
 	usage_print_text(usage, sink);
@@ -104,6 +101,10 @@ report(void)
 	fragment = usage_suggestions(usage, true);
 	CHECK(fragment != NULL);
 	if (fragment[0] != '\0') {
+		struct policy_options opts;
+		struct diag_list diags;
+		struct policy *p;
+
 		policy_options_init(&opts);
 		diag_list_init(&diags);
 		p = policy_load_buffer("suggested", fragment, strlen(fragment),
