@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -368,10 +369,11 @@ parse_count(const char *text, unsigned long *out)
 {
 	char *end;
 
+	if (!isdigit((unsigned char)text[0]))
+		return false;
 	errno = 0;
 	*out = strtoul(text, &end, 10);
-	return errno == 0 && end != text && *end == '\0' && *out > 0 &&
-	    text[0] != '-';
+	return errno == 0 && *end == '\0' && *out > 0;
 }
 
 /*
@@ -461,19 +463,27 @@ run_usage_report(int argc, char **argv)
 	return status;
 }
 
-/* Whether -R is among the options, which then read as -R's own. */
+/*
+ * Whether -R is among the options (alone or with others, "-jR"), which
+ * then read as -R's own.
+ */
 static bool
 usage_report_asked(int argc, char **argv)
 {
-	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0';
+	    i++) {
 		if (strcmp(argv[i], "--") == 0)
 			return false;
-		if (strcmp(argv[i], "-R") == 0)
-			return true;
-		/* Options with a value: skip it. */
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-r") == 0 ||
-		    strcmp(argv[i], "-m") == 0) && i + 1 < argc)
-			i++;
+		for (const char *c = argv[i] + 1; *c != '\0'; c++) {
+			if (*c == 'R')
+				return true;
+			/* An option with a value: the rest, or the next word. */
+			if (strchr("crmn", *c) != NULL) {
+				if (c[1] == '\0')
+					i++;
+				break;
+			}
+		}
 	}
 	return false;
 }

@@ -80,7 +80,12 @@ struct entry {
 	struct small_tally issuers;
 	struct small_tally fingerprints;
 	struct small_tally refused_by;
-	/* For the suggestion: what every session had in common. */
+	/*
+	 * For the suggestion: what every session had in common, RCPT lines
+	 * included (a replay decides MAIL's rules again at each of them).
+	 */
+	bool seen;
+	int suggest_version;    /* the lowest version of them all */
 	bool not_tls;           /* a session without TLS, or TLS unknown */
 	bool unverified;        /* a TLS session without a verified chain */
 	bool names_differ;      /* not one usable subject CN and issuer CN */
@@ -179,6 +184,7 @@ entry_ready(struct entry *e)
 		return;
 	e->ready = true;
 	e->lowest_version = TLS_VERSION_UNKNOWN;
+	e->suggest_version = TLS_VERSION_UNKNOWN;
 	e->lowest_bits = -1;
 }
 
@@ -273,7 +279,35 @@ struct session_view {
 	uint32_t fingerprint;           /* "sha256:HEX" */
 	uint32_t rule;                  /* the refusing rule */
 	bool cert;
+	bool counted;                   /* a MAIL line, not a RCPT line */
 };
+
+/* What the session changes of what every session had in common. */
+static void
+entry_constrain(struct entry *e, const struct session_view *s)
+{
+	const struct tls_facts *t = &s->facts->tls;
+
+	e->seen = true;
+	if (t->state != TLS_STATE_ACTIVE) {
+		e->not_tls = true;
+		return;
+	}
+	if (t->version == TLS_VERSION_UNKNOWN)
+		e->version_unreadable = true;
+	else if (e->suggest_version == TLS_VERSION_UNKNOWN ||
+	    t->version < e->suggest_version)
+		e->suggest_version = t->version;
+	if (t->verify != VERIFY_VERIFIED)
+		e->unverified = true;
+	if (s->subject_cn != 0 && s->issuer_cn != 0) {
+		same_value(&e->subject_cn, &e->names_differ, s->subject_cn);
+		same_value(&e->issuer_cn, &e->names_differ, s->issuer_cn);
+	} else {
+		e->names_differ = true;
+	}
+	same_value(&e->fingerprint, &e->fingerprints_differ, s->fingerprint);
+}
 
 static void
 entry_add(struct entry *e, const struct session_view *s)
@@ -282,6 +316,9 @@ entry_add(struct entry *e, const struct session_view *s)
 	enum verdict v = s->rec->verdict;
 
 	entry_ready(e);
+	entry_constrain(e, s);
+	if (!s->counted)
+		return;
 	e->sessions++;
 	if (s->timestamp != NULL) {
 		if (e->first[0] == '\0')
@@ -290,35 +327,20 @@ entry_add(struct entry *e, const struct session_view *s)
 	}
 	switch (t->state) {
 	case TLS_STATE_NONE:
-		e->not_tls = true;
 		break;
 	case TLS_STATE_UNKNOWN:
 		e->tls_unknown++;
-		e->not_tls = true;
 		break;
 	case TLS_STATE_ACTIVE:
 		e->tls++;
 		e->versions[version_slot(t->version)]++;
-		if (t->version == TLS_VERSION_UNKNOWN)
-			e->version_unreadable = true;
-		else if (e->lowest_version == TLS_VERSION_UNKNOWN ||
-		    t->version < e->lowest_version)
+		if (t->version != TLS_VERSION_UNKNOWN &&
+		    (e->lowest_version == TLS_VERSION_UNKNOWN ||
+		    t->version < e->lowest_version))
 			e->lowest_version = t->version;
 		if (t->cipher_bits >= 0 && (e->lowest_bits < 0 ||
 		    t->cipher_bits < e->lowest_bits))
 			e->lowest_bits = t->cipher_bits;
-		if (t->verify != VERIFY_VERIFIED)
-			e->unverified = true;
-		if (s->subject_cn != 0 && s->issuer_cn != 0) {
-			same_value(&e->subject_cn, &e->names_differ,
-			    s->subject_cn);
-			same_value(&e->issuer_cn, &e->names_differ,
-			    s->issuer_cn);
-		} else {
-			e->names_differ = true;
-		}
-		same_value(&e->fingerprint, &e->fingerprints_differ,
-		    s->fingerprint);
 		break;
 	}
 	if (s->cert)
@@ -390,9 +412,14 @@ add_sender(struct usage *u, const struct session_view *s)
 		/* One of two: a rule for either may apply, so both count. */
 		for (unsigned i = 0; i < a.count; i++) {
 			mailbox_domain(a.candidate[i], domain, sizeof(domain));
-			if (i == 1 && strcasecmp(a.candidate[0],
-			    a.candidate[1]) == 0)
-				break;
+			if (i == 1) {
+				char first[ADDRESS_MAX];
+
+				mailbox_domain(a.candidate[0], first,
+				    sizeof(first));
+				if (strcmp(first, domain) == 0)
+					break;
+			}
 			group_add(u, G_SENDER, domain, s);
 		}
 		return;
@@ -421,11 +448,16 @@ add_client(struct usage *u, const struct session_view *s)
 	group_add(u, G_CLIENT, text, s);
 }
 
+/*
+ * A MAIL line counts as a session; a RCPT line, whose MAIL facts a
+ * replay decides again, only constrains the suggestions of its sender
+ * and client.
+ */
 static void
-add_session(struct usage *u, struct audit_record *rec)
+add_session(struct usage *u, struct audit_record *rec, bool counted)
 {
 	struct audit_facts af;
-	struct session_view s = { .rec = rec };
+	struct session_view s = { .rec = rec, .counted = counted };
 	const struct tls_facts *t;
 	char timestamp[64], host[AUDIT_VALUE_MAX + 4];
 
@@ -441,7 +473,8 @@ add_session(struct usage *u, struct audit_record *rec)
 		s.timestamp = timestamp;
 	}
 	if (t->state == TLS_STATE_ACTIVE) {
-		if (t->fingerprint_known) {
+		/* verify=NO with a fingerprint: a pin would see none. */
+		if (t->fingerprint_known && !t->cert_absent) {
 			char fingerprint[160];
 
 			fp_format(&t->fingerprint, fingerprint,
@@ -470,9 +503,13 @@ add_session(struct usage *u, struct audit_record *rec)
 	if (rec->verdict == VERDICT_REJECT || rec->verdict == VERDICT_TEMPFAIL)
 		s.rule = intern(u, rec->rule_count > 0 ? rec->rules[0].text :
 		    "(no rule)");
-	entry_add(&u->total, &s);
 	add_sender(u, &s);
 	add_client(u, &s);
+	if (!counted) {
+		audit_facts_free(&af);
+		return;
+	}
+	entry_add(&u->total, &s);
 	if (af.facts.client_host != NULL &&
 	    suffix_list_registered(u->opts.suffixes, af.facts.client_host,
 	    host, sizeof(host)))
@@ -507,10 +544,9 @@ usage_line(struct usage *u, const char *line, size_t len)
 			snprintf(u->last, sizeof(u->last), "%.*s",
 			    (int)rec.timestamp_len, rec.timestamp);
 		}
-		if (rec.stage == STAGE_MAIL)
-			add_session(u, &rec);
-		else
+		if (rec.stage != STAGE_MAIL)
 			u->rcpt_lines++;
+		add_session(u, &rec, rec.stage == STAGE_MAIL);
 		return;
 	}
 }
@@ -542,58 +578,37 @@ struct suggestion {
 	const char *kind;       /* "pin", "verify", "encrypt" */
 };
 
-/* A policy value, quoted when it must be (tlsgate-policy(5)). */
-static void
+/*
+ * A policy value, quoted when it must be (tlsgate-policy(5)); false when
+ * it cannot be one (a control byte) or does not fit.
+ */
+static bool
 policy_value(const char *value, char *buf, size_t size)
 {
 	bool quote = value[0] == '\0';
 	size_t n = 0;
 
-	for (const char *p = value; *p != '\0'; p++)
-		if (*p == ' ' || *p == '"' || *p == '\\' || *p == '#' ||
-		    *p == '\t')
+	for (const unsigned char *p = (const unsigned char *)value; *p != '\0';
+	    p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+		if (*p == ' ' || *p == '"' || *p == '\\' || *p == '#')
 			quote = true;
-	if (!quote) {
-		snprintf(buf, size, "%s", value);
-		return;
 	}
-	if (size < 3) {
-		buf[0] = '\0';
-		return;
-	}
+	if (!quote)
+		return (size_t)snprintf(buf, size, "%s", value) < size;
+	if (size < 3)
+		return false;
 	buf[n++] = '"';
-	for (const char *p = value; *p != '\0' && n + 3 < size; p++) {
+	for (const char *p = value; *p != '\0'; p++) {
+		if (n + 4 >= size)
+			return false;
 		if (*p == '"' || *p == '\\')
 			buf[n++] = '\\';
 		buf[n++] = *p;
 	}
 	buf[n++] = '"';
 	buf[n] = '\0';
-}
-
-/*
- * Whether every session of e meets what the suggestion asks: TLS, at
- * least min_version, and the pin or the names where it has them.
- */
-static bool
-entry_meets(const struct entry *e, int min_version, uint32_t fingerprint,
-    bool verify, uint32_t subject_cn, uint32_t issuer_cn)
-{
-	if (e->sessions == 0)
-		return true;
-	if (e->not_tls || e->version_unreadable)
-		return false;
-	if (min_version != TLS_VERSION_UNKNOWN &&
-	    e->lowest_version < min_version)
-		return false;
-	if (verify && e->unverified)
-		return false;
-	if (fingerprint != 0 && (e->fingerprints_differ ||
-	    e->fingerprint != fingerprint))
-		return false;
-	if (subject_cn != 0 && (e->names_differ ||
-	    e->subject_cn != subject_cn || e->issuer_cn != issuer_cn))
-		return false;
 	return true;
 }
 
@@ -647,63 +662,69 @@ static bool
 suggest(const struct usage *u, enum group g, const char *pattern,
     const struct entry *e, struct suggestion *s)
 {
+	/*
+	 * A session whose sender (or client address) is not known: every
+	 * rule of the kind could apply to it, and the policy answers 4.3.5
+	 * then, whatever its TLS (evaluate.h).
+	 */
 	const struct entry *unknown = g == G_SENDER ? &u->unknown_sender :
 	    &u->unknown_client;
 	const char *kind_word = g == G_SENDER ? "sender" : "client";
 	char version[16] = "", period[140], pattern_text[1100];
-	int min_version = e->lowest_version;
+	char minimum[32] = "";
+	int min_version = e->suggest_version;
+	int n;
 
 	if (e->sessions < u->opts.min_sessions || e->not_tls ||
 	    e->version_unreadable || e->tls != e->sessions ||
-	    pattern[0] == '(')
+	    pattern[0] == '(' || unknown->seen ||
+	    !policy_value(pattern, pattern_text, sizeof(pattern_text)))
 		return false;
-	policy_value(pattern, pattern_text, sizeof(pattern_text));
-	if (min_version != TLS_VERSION_UNKNOWN)
+	if (min_version != TLS_VERSION_UNKNOWN) {
 		tls_version_name(min_version, version, sizeof(version));
+		snprintf(minimum, sizeof(minimum), " min_version=%s", version);
+	}
 	period_text(e->first, e->last, period, sizeof(period));
 	s->group = g;
 	s->pattern = pattern;
 	s->entry = e;
 
-	if (!e->fingerprints_differ && e->fingerprint != 0 &&
-	    entry_meets(unknown, min_version, e->fingerprint, !e->unverified,
-	    0, 0)) {
-		snprintf(s->rule, sizeof(s->rule), "%s %s %s%s%s "
+	if (!e->fingerprints_differ && e->fingerprint != 0) {
+		n = snprintf(s->rule, sizeof(s->rule), "%s %s %s%s "
 		    "fingerprint=%s", kind_word, pattern_text,
-		    e->unverified ? "encrypt" : "verify",
-		    version[0] != '\0' ? " min_version=" : "", version,
+		    e->unverified ? "encrypt" : "verify", minimum,
 		    text_of(u, e->fingerprint));
 		snprintf(s->why, sizeof(s->why), "%lu session%s, %s: all TLS "
 		    "(%s or later), one certificate%s", e->sessions,
 		    e->sessions == 1 ? "" : "s", period,
 		    version, e->unverified ? "" : ", always verified");
 		s->kind = "pin";
-		if (rule_loads(u, s))
+		if (n > 0 && (size_t)n < sizeof(s->rule) && rule_loads(u, s))
 			return true;
 	}
+	/* A CN of ".example" would read as a pattern for names under it. */
 	if (!e->unverified && !e->names_differ && e->subject_cn != 0 &&
-	    entry_meets(unknown, min_version, 0, true, e->subject_cn,
-	    e->issuer_cn)) {
+	    text_of(u, e->subject_cn)[0] != '.') {
 		char value[1100], value2[1100];
 
-		policy_value(text_of(u, e->subject_cn), value, sizeof(value));
-		policy_value(text_of(u, e->issuer_cn), value2, sizeof(value2));
-		snprintf(s->rule, sizeof(s->rule), "%s %s verify%s%s "
-		    "subject_cn=%s issuer_cn=%s", kind_word, pattern_text,
-		    version[0] != '\0' ? " min_version=" : "", version, value,
-		    value2);
-		snprintf(s->why, sizeof(s->why), "%lu session%s, %s: all TLS "
-		    "(%s or later), verified, one name from one issuer",
-		    e->sessions, e->sessions == 1 ? "" : "s", period, version);
-		s->kind = "verify";
-		if (rule_loads(u, s))
-			return true;
+		if (policy_value(text_of(u, e->subject_cn), value,
+		    sizeof(value)) && policy_value(text_of(u, e->issuer_cn),
+		    value2, sizeof(value2))) {
+			n = snprintf(s->rule, sizeof(s->rule), "%s %s verify%s "
+			    "subject_cn=%s issuer_cn=%s", kind_word,
+			    pattern_text, minimum, value, value2);
+			snprintf(s->why, sizeof(s->why), "%lu session%s, %s: "
+			    "all TLS (%s or later), verified, one name from one "
+			    "issuer", e->sessions, e->sessions == 1 ? "" : "s",
+			    period, version);
+			s->kind = "verify";
+			if (n > 0 && (size_t)n < sizeof(s->rule) &&
+			    rule_loads(u, s))
+				return true;
+		}
 	}
-	if (!entry_meets(unknown, min_version, 0, false, 0, 0))
-		return false;
-	snprintf(s->rule, sizeof(s->rule), "%s %s encrypt%s%s", kind_word,
-	    pattern_text, version[0] != '\0' ? " min_version=" : "",
-	    version);
+	snprintf(s->rule, sizeof(s->rule), "%s %s encrypt%s", kind_word,
+	    pattern_text, minimum);
 	snprintf(s->why, sizeof(s->why), "%lu session%s, %s: all TLS (%s or "
 	    "later)", e->sessions, e->sessions == 1 ? "" : "s", period,
 	    version);
@@ -954,18 +975,57 @@ usage_print_text(const struct usage *u, FILE *out)
 
 /* ---- JSON ----------------------------------------------------------- */
 
+/* The length of a valid UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t
+utf8_length(const unsigned char *p)
+{
+	size_t len, i;
+	unsigned long c;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string; a byte that is not part of valid UTF-8 is written as the
+ * character of that number (\u00XX), so that the output is always JSON.
+ */
 static void
 json_string(FILE *out, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+
 	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
-	    p++) {
-		if (*p == '"' || *p == '\\')
+	while (*p != '\0') {
+		size_t len = utf8_length(p);
+
+		if (*p == '"' || *p == '\\') {
 			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f || len == 0) {
 			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
+			p++;
+		} else {
+			fwrite(p, 1, len, out);
+			p += len;
+		}
 	}
 	fputc('"', out);
 }

@@ -364,15 +364,105 @@ START_TEST(test_unknown_sender_blocks)
 	ck_assert_ptr_nonnull(strstr(fragment, "sender partner.example "));
 	free(fragment);
 	usage_free(u);
-	log_add("Q1: would-reject stage=mail client=[198.51.100.8][198.51.100.8] "
-	    "listener=mx sender=<postmaster> tls=none rule=/p:1 "
-	    "require=encrypt reason=\"no STARTTLS\" reply=\"530 5.7.0 Must "
-	    "issue a STARTTLS command first\"");
+	/* Over TLS too: a sender rule would answer 4.3.5 for it. */
+	log_add("Q1: accept stage=mail client=[198.51.100.8][198.51.100.8] "
+	    "listener=mx sender=<postmaster> " TLS13);
 	u = report(10, NULL);
 	fragment = usage_suggestions(u, false);
 	ck_assert_ptr_null(strstr(fragment, "sender partner.example "));
 	ck_assert_ptr_nonnull(strstr(fragment, "client 192.0.2.0/24 "));
+	expect_replay_refuses_nothing(fragment);
 	free(fragment);
+	usage_free(u);
+	log_end();
+
+	/* A client whose address was not reported: no client rule. */
+	log_start();
+	log_addn(10, "Q1: accept stage=mail client=[192.0.2.7][192.0.2.7] "
+	    "listener=mx sender=<a@partner.example> " TLS13);
+	log_add("Q1: accept stage=mail client=unknown[] listener=mx "
+	    "sender=<a@other.example> " TLS13);
+	u = report(10, NULL);
+	fragment = usage_suggestions(u, false);
+	ck_assert_ptr_nonnull(strstr(fragment, "sender partner.example "));
+	ck_assert_ptr_null(strstr(fragment, "client "));
+	free(fragment);
+	usage_free(u);
+	log_end();
+}
+END_TEST
+
+/*
+ * What a replay decides again counts against a suggestion: a RCPT line
+ * whose MAIL line is not in the log (rotated away, cut) and that came in
+ * plaintext; a CN that would read as a pattern; a name with a control
+ * byte, which no rule can hold; a fingerprint beside verify=NO.
+ */
+START_TEST(test_suggestion_edges)
+{
+	struct usage *u;
+	char *fragment;
+
+	log_start();
+	log_addn(10, "Q1: accept stage=mail client=[192.0.2.7][192.0.2.7] "
+	    "listener=mx sender=<a@partner.example> " TLS13);
+	log_add("Q2: accept stage=rcpt client=[192.0.2.8][192.0.2.8] "
+	    "listener=mx sender=<b@partner.example> rcpt=<u@example.org> "
+	    "tls=none");
+	log_addn(10, "Q3: accept stage=mail client=mx.dot.example"
+	    "[198.51.100.1] listener=mx sender=<a@dot.example> " TLS13
+	    " subject_cn=.dot.example issuer_cn=\"Dot CA\"");
+	log_addn(10, "Q4: accept stage=mail client=mx.ctl.example"
+	    "[203.0.113.1] listener=mx sender=<a@ctl.example> " TLS13
+	    " verify=OK subject=\"/CN=mx.ctl.example\" "
+	    "issuer=\"/CN=R3\\x0a\"");
+	log_addn(10, "Q5: accept stage=mail client=[203.0.114.1][203.0.114.1] "
+	    "listener=mx sender=<a@no.example> " TLS13 " verify=NO "
+	    "fingerprint=sha256:" FP_A);
+	u = report(10, NULL);
+	fragment = usage_suggestions(u, false);
+	expect_text(fragment,
+	    "# 10 sessions, Dec  1 10:21:00 to Dec  1 10:30:00: all TLS "
+	    "(TLSv1.3 or later)\n"
+	    "sender ctl.example encrypt min_version=TLSv1.3\n"
+	    "# 10 sessions, Dec  1 10:11:00 to Dec  1 10:20:00: all TLS "
+	    "(TLSv1.3 or later)\n"
+	    "sender dot.example encrypt min_version=TLSv1.3\n"
+	    "# 10 sessions, Dec  1 10:31:00 to Dec  1 10:40:00: all TLS "
+	    "(TLSv1.3 or later)\n"
+	    "sender no.example encrypt min_version=TLSv1.3\n"
+	    "# 10 sessions, Dec  1 10:11:00 to Dec  1 10:20:00: all TLS "
+	    "(TLSv1.3 or later)\n"
+	    "client 198.51.100.0/24 encrypt min_version=TLSv1.3\n"
+	    "# 10 sessions, Dec  1 10:21:00 to Dec  1 10:30:00: all TLS "
+	    "(TLSv1.3 or later)\n"
+	    "client 203.0.113.0/24 encrypt min_version=TLSv1.3\n"
+	    "# 10 sessions, Dec  1 10:31:00 to Dec  1 10:40:00: all TLS "
+	    "(TLSv1.3 or later)\n"
+	    "client 203.0.114.0/24 encrypt min_version=TLSv1.3\n");
+	expect_replay_refuses_nothing(fragment);
+	free(fragment);
+	usage_free(u);
+	log_end();
+}
+END_TEST
+
+/* The JSON is JSON whatever the bytes of a name. */
+START_TEST(test_json_bytes)
+{
+	struct usage *u;
+	char *json;
+
+	log_start();
+	log_add("Q1: accept stage=mail client=[192.0.2.7][192.0.2.7] "
+	    "listener=\"m\xe9x\" sender=<a@b.example> " TLS13);
+	log_add("Q1: accept stage=mail client=[192.0.2.7][192.0.2.7] "
+	    "listener=\"caf\xc3\xa9\" sender=<a@b.example> " TLS13);
+	u = report(1, NULL);
+	json = json_of(u);
+	ck_assert_ptr_nonnull(strstr(json, "{\"listener\": \"m\\u00e9x\""));
+	ck_assert_ptr_nonnull(strstr(json, "{\"listener\": \"caf\xc3\xa9\""));
+	free(json);
 	usage_free(u);
 	log_end();
 }
@@ -496,6 +586,8 @@ usage_suite(void)
 	tcase_add_test(tc, test_suffix_list);
 	tcase_add_test(tc, test_other_lines);
 	tcase_add_test(tc, test_timestamps);
+	tcase_add_test(tc, test_suggestion_edges);
+	tcase_add_test(tc, test_json_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }
