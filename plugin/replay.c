@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "tlsgate/auditfacts.h"
 #include "tlsgate/auditparse.h"
 #include "tlsgate/evaluate.h"
+#include "tlsgate/hostname.h"
 #include "tlsgate/replay.h"
 #include "tlsgate/strmap.h"
 
@@ -180,11 +180,7 @@ domain_of(const struct audit_value *address, char *buf, size_t size)
 	n = (size_t)(address->text + address->len - at);
 	if (n > 0 && at[n - 1] == '>')
 		n--;
-	if (n >= size)
-		n = size - 1;
-	for (size_t i = 0; i < n; i++)
-		buf[i] = (char)tolower((unsigned char)at[i]);
-	buf[n] = '\0';
+	hostname_lower(at, n, buf, size);
 }
 
 /*

@@ -68,6 +68,17 @@ strmap_grow(struct strmap *m)
 	return true;
 }
 
+/* The slot of key, or the empty one where it would go; m->size > 0. */
+static size_t
+slot_of(const struct strmap *m, const char *key)
+{
+	size_t i = (size_t)hash_text(key) & (m->size - 1);
+
+	while (m->slots[i].key != NULL && strcmp(m->slots[i].key, key) != 0)
+		i = (i + 1) & (m->size - 1);
+	return i;
+}
+
 void *
 strmap_get(struct strmap *m, const char *key)
 {
@@ -77,12 +88,9 @@ strmap_get(struct strmap *m, const char *key)
 		m->out_of_memory = true;
 		return NULL;
 	}
-	i = (size_t)hash_text(key) & (m->size - 1);
-	while (m->slots[i].key != NULL) {
-		if (strcmp(m->slots[i].key, key) == 0)
-			return m->slots[i].value;
-		i = (i + 1) & (m->size - 1);
-	}
+	i = slot_of(m, key);
+	if (m->slots[i].key != NULL)
+		return m->slots[i].value;
 	{
 		size_t value_room = value_room_of(m);
 		size_t key_len = strlen(key) + 1;
@@ -107,13 +115,8 @@ strmap_find(const struct strmap *m, const char *key)
 
 	if (m->size == 0)
 		return NULL;
-	i = (size_t)hash_text(key) & (m->size - 1);
-	while (m->slots[i].key != NULL) {
-		if (strcmp(m->slots[i].key, key) == 0)
-			return m->slots[i].value;
-		i = (i + 1) & (m->size - 1);
-	}
-	return NULL;
+	i = slot_of(m, key);
+	return m->slots[i].key != NULL ? m->slots[i].value : NULL;
 }
 
 struct strmap_slot *

@@ -8,7 +8,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "tlsgate/auditparse.h"
 #include "tlsgate/diag.h"
 #include "tlsgate/fingerprint.h"
+#include "tlsgate/hostname.h"
 #include "tlsgate/iptable.h"
 #include "tlsgate/policy.h"
 #include "tlsgate/strmap.h"
@@ -373,21 +373,13 @@ static void
 mailbox_domain(const char *mailbox, char *buf, size_t size)
 {
 	const char *at = strrchr(mailbox, '@');
-	size_t n;
 
 	if (at == NULL) {
 		snprintf(buf, size, "(no domain)");
 		return;
 	}
 	at++;
-	n = strlen(at);
-	if (n > 0 && at[n - 1] == '.')
-		n--;
-	if (n >= size)
-		n = size - 1;
-	for (size_t i = 0; i < n; i++)
-		buf[i] = (char)tolower((unsigned char)at[i]);
-	buf[n] = '\0';
+	hostname_lower(at, strlen(at), buf, size);
 }
 
 /* The sender's domains, as the sender rules will see it (address.h). */

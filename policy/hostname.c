@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <strings.h>
 
 #include "tlsgate/hostname.h"
@@ -49,4 +50,18 @@ hostname_under(const char *name, size_t len, const char *domain,
 		return false;
 	return name[len - domain_len - 1] == '.' &&
 	    strncasecmp(name + len - domain_len, domain, domain_len) == 0;
+}
+
+void
+hostname_lower(const char *name, size_t len, char *buf, size_t size)
+{
+	if (size == 0)
+		return;
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len >= size)
+		len = size - 1;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)tolower((unsigned char)name[i]);
+	buf[len] = '\0';
 }

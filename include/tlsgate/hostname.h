@@ -23,4 +23,10 @@ bool hostname_valid(const char *name, size_t len);
 bool hostname_under(const char *name, size_t len, const char *domain,
     size_t domain_len);
 
+/*
+ * The len bytes of name in lower case into buf, NUL-terminated, without
+ * a trailing dot, cut to fit: how the reports group domains.
+ */
+void hostname_lower(const char *name, size_t len, char *buf, size_t size);
+
 #endif
