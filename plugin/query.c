@@ -305,6 +305,13 @@ build_macros(const struct query *q, struct query_macros *qm)
 		    fp_parse_policy);
 		m->cert_pubkey = reported_digest(qm, q->pubkey,
 		    fp_parse_pubkey);
+		/*
+		 * Postfix sends every attribute: no certificate key given is
+		 * its empty ccert_fingerprint, no certificate.
+		 */
+		if (q->fingerprint == NULL && q->pubkey == NULL &&
+		    q->subject_cn == NULL)
+			m->cert_fp = "";
 		return;
 	}
 	if (q->mta == MTA_POSTFIX) {

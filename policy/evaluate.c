@@ -275,9 +275,15 @@ refused_name(const struct name_fact *a, const struct name_fact *b)
 	return NULL;
 }
 
+/* What a certificate's match rested on, for the audit line's trust=. */
+struct match_basis {
+	bool pin;               /* a fingerprint or key the rule names */
+	bool chain;             /* names, which count only on a verified chain */
+};
+
 static enum match
 match_certs(const struct cert_list *files, const struct tls_facts *t,
-    enum mta_flavour mta, bool *pinned, struct rule_failure *f)
+    enum mta_flavour mta, struct match_basis *basis, struct rule_failure *f)
 {
 	/*
 	 * Postfix's milter reports no fingerprint; its policy service reports
@@ -348,21 +354,25 @@ match_certs(const struct cert_list *files, const struct tls_facts *t,
 				if ((fp != NULL && fp_equal(fp,
 				    &t->fingerprint)) || (key != NULL &&
 				    fp_equal(key, &t->pubkey))) {
-					*pinned = true;
+					basis->pin = true;
 					return MATCH;
 				}
 			} else if (by_dn) {
 				if (dn_equal(&ci->subject, &t->subject.dn) &&
-				    dn_equal(&ci->issuer, &t->issuer.dn))
+				    dn_equal(&ci->issuer, &t->issuer.dn)) {
+					basis->chain = true;
 					return MATCH;
+				}
 			} else {
 				const char *issuer = postfix_issuer_of(ci);
 
 				if (ci->subject_cn != NULL && issuer != NULL &&
 				    strcasecmp(ci->subject_cn,
 				    t->subject_cn.value) == 0 &&
-				    strcasecmp(issuer, t->issuer_cn.value) == 0)
+				    strcasecmp(issuer, t->issuer_cn.value) == 0) {
+					basis->chain = true;
 					return MATCH;
+				}
 			}
 		}
 	}
@@ -419,7 +429,7 @@ match_cas(const struct cert_list *files, const struct tls_facts *t,
  */
 static enum match
 match_identity(const struct rule_extra *x, const struct tls_facts *t,
-    enum mta_flavour mta, bool *pinned, struct rule_failure *f)
+    enum mta_flavour mta, struct match_basis *basis, struct rule_failure *f)
 {
 	enum match results[8];
 	struct rule_failure scratch[8];
@@ -445,9 +455,9 @@ match_identity(const struct rule_extra *x, const struct tls_facts *t,
 	if (x->pubkeys.count > 0)
 		results[n] = match_pubkeys(&x->pubkeys, t, &scratch[n]), n++;
 	if (x->fingerprints.count > 0 || x->pubkeys.count > 0)
-		*pinned = true;
+		basis->pin = true;
 	if (x->certs.count > 0)
-		results[n] = match_certs(&x->certs, t, mta, pinned,
+		results[n] = match_certs(&x->certs, t, mta, basis,
 		    &scratch[n]), n++;
 	if (x->cas.count > 0)
 		results[n] = match_cas(&x->cas, t, mta, &scratch[n]), n++;
@@ -532,14 +542,14 @@ strength_met(const struct rule *r, const struct tls_facts *t,
 }
 
 /*
- * True when the rule is met, and *pinned when a pin matched (the accept
+ * True when the rule is met, and basis->pin when a pin matched (the accept
  * rests on a verified chain when the rule is verify); otherwise *f says
  * why.  A pin is a trust anchor of its own (tlsgate-policy(5), PINS): an
  * encrypt rule with one needs no verified chain, only that certificate.
  */
 static bool
 rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
-    bool *pinned, struct rule_failure *f)
+    struct match_basis *basis, struct rule_failure *f)
 {
 	if (r->requirement == REQ_NONE)
 		return true;
@@ -600,7 +610,7 @@ rule_met(const struct rule *r, const struct tls_facts *t, enum mta_flavour mta,
 	if (r->extra == NULL)
 		return true;
 identity:
-	switch (match_identity(r->extra, t, mta, pinned, f)) {
+	switch (match_identity(r->extra, t, mta, basis, f)) {
 	case MATCH:
 		return true;
 	case NO_MATCH:
@@ -619,7 +629,7 @@ check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
 {
 	const struct rule *r = &p->rules[index];
 	struct rule_failure *f = &d->failures[d->failure_count];
-	bool pinned = false;
+	struct match_basis basis = { false, false };
 
 	/*
 	 * A hint, no more: the daemon counts this rule once the decision is
@@ -630,10 +640,10 @@ check_rule(const struct policy *p, uint32_t index, const struct facts *facts,
 	if (p->counters != NULL)
 		__builtin_prefetch(&p->counters[index], 1);
 	d->matched[d->matched_count++] = index;
-	if (rule_met(r, &facts->tls, facts->mta, &pinned, f)) {
-		if (pinned)
+	if (rule_met(r, &facts->tls, facts->mta, &basis, f)) {
+		if (basis.pin)
 			d->rests_on_pin = true;
-		if (r->requirement >= REQ_VERIFY)
+		if (basis.chain || r->requirement >= REQ_VERIFY)
 			d->rests_on_chain = true;
 		return;
 	}

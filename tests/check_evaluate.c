@@ -1333,6 +1333,13 @@ START_TEST(pin_trust_anchor_postfix)
 	session_client(&s, "192.0.2.3");
 	decide(p, &s, STAGE_MAIL, &d);
 	EXPECT_CANNOT(p, &d, 3, "to a milter", "policy service");
+	/* A chain Postfix verified: cert= by its names, resting on it. */
+	postfix_cert(&s, CLIENT_CN, CLIENT_CN);
+	decide(p, &s, STAGE_MAIL, &d);
+	EXPECT_ACCEPT(&d);
+	ck_assert(!d.rests_on_pin);
+	ck_assert(d.rests_on_chain);
+	postfix_cert(&s, NULL, NULL);
 
 	/* The policy service. */
 	s.m.postfix_policy = true;

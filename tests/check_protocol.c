@@ -2824,6 +2824,40 @@ END_TEST
  * -q speaks for the policy service too (interface=policy): there Postfix
  * reports fingerprints and public keys, which its milter does not.
  */
+/*
+ * -q as the policy service: no certificate key given is Postfix's empty
+ * ccert_fingerprint, so an encrypt pin refuses with 5.7.0 as the daemon
+ * does (test_pin_trust_anchor), never 4.3.5; a pin that matches says so.
+ */
+START_TEST(test_query_policy_no_certificate)
+{
+	char *dir = tu_tempdir(), *conf, *out;
+	const char *none[] = { "-c", NULL, "-q", "interface=policy",
+	    "client=192.0.2.1", "client_host=unknown", "listener=mx",
+	    "sender=a@b.example", "tls_version=TLSv1.3", NULL };
+	const char *pinned[] = { "-c", NULL, "-q", "interface=policy",
+	    "client=192.0.2.1", "client_host=unknown", "listener=mx",
+	    "sender=a@b.example", "tls_version=TLSv1.3",
+	    "fingerprint=sha256:" FP_HEX, NULL };
+
+	free(tu_write_file(dir, "policy", "default none\n"
+	    "client 192.0.2.1 encrypt fingerprint=sha256:" FP_HEX "\n"));
+	conf = tu_write_file(dir, "tlsgate.conf", "PolicyFile policy\n");
+	none[1] = pinned[1] = conf;
+	ck_assert_int_eq(run_binary(none, NULL, &out), 3);
+	ck_assert_msg(strstr(out, "reason=\"no client certificate\" "
+	    "reply=\"554 5.7.0 ") != NULL, "got %s", out);
+	free(out);
+	ck_assert_int_eq(run_binary(pinned, NULL, &out), 0);
+	ck_assert_msg(strstr(out, "mail: accept trust=pin\n") != NULL,
+	    "got %s", out);
+	free(out);
+	free(conf);
+	tu_remove_tree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_query_policy_interface)
 {
 	char *dir = tu_tempdir(), *conf, *out;
@@ -5508,6 +5542,7 @@ protocol_suite(void)
 	tcase_add_test(cli, test_query_decides_as_the_daemon);
 	tcase_add_test(cli, test_query_unreported_facts);
 	tcase_add_test(cli, test_query_policy_interface);
+	tcase_add_test(cli, test_query_policy_no_certificate);
 	tcase_add_test(tc, test_policy_service);
 	tcase_add_test(tc, test_policy_service_faults);
 	tcase_add_test(tc, test_policy_service_beside_milter);

@@ -244,8 +244,11 @@ for name in client client-renewed selfsigned selfsigned-next client-ca2; do
 	sha1=$(printf '%s\n' "$info" | sed -n '/Public Key ID:/,/Public Key PIN:/s/^[[:space:]]*sha1:\([0-9a-f]*\)[[:space:]]*$/\1/p' |
 	    head -n 1 | tr 'abcdef' 'ABCDEF' | sed 's/../&:/g; s/:$//')
 	# certtool prints no MD5 Public Key ID: the digest of the key's DER.
-	md5=$(certtool --pubkey-info --infile "$out/$name.pem" --outder 2>>"$log" |
-	    md5sum | sed 's/ .*//' | tr 'abcdef' 'ABCDEF' | sed 's/../&:/g; s/:$//')
+	certtool --pubkey-info --infile "$out/$name.pem" --outder \
+	    --outfile "$out/$name.spki" 2>>"$log" && [ -s "$out/$name.spki" ] ||
+		fail "certtool --pubkey-info failed for $name.pem"
+	md5=$(md5sum <"$out/$name.spki" | sed 's/ .*//' | tr 'abcdef' 'ABCDEF' |
+	    sed 's/../&:/g; s/:$//')
 	for digest in "$hex" "$sha1" "$md5"; do
 		case $digest in
 		"" | *[!0-9A-F:]*) fail "no Public Key ID for $name.pem: '$digest'" ;;
