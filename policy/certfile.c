@@ -414,16 +414,18 @@ cert_file_free(struct cert_file *cf)
 	free(cf);
 }
 
-const struct fingerprint *
-cert_info_fingerprint(const struct cert_info *ci, enum fp_algorithm algorithm)
+/* The one of three digests of the algorithm given, or NULL. */
+static const struct fingerprint *
+digest_of(enum fp_algorithm algorithm, const struct fingerprint *md5,
+    const struct fingerprint *sha1, const struct fingerprint *sha256)
 {
 	switch (algorithm) {
 	case FP_MD5:
-		return &ci->md5;
+		return md5;
 	case FP_SHA1:
-		return &ci->sha1;
+		return sha1;
 	case FP_SHA256:
-		return &ci->sha256;
+		return sha256;
 	case FP_NONE:
 		break;
 	}
@@ -431,17 +433,14 @@ cert_info_fingerprint(const struct cert_info *ci, enum fp_algorithm algorithm)
 }
 
 const struct fingerprint *
+cert_info_fingerprint(const struct cert_info *ci, enum fp_algorithm algorithm)
+{
+	return digest_of(algorithm, &ci->md5, &ci->sha1, &ci->sha256);
+}
+
+const struct fingerprint *
 cert_info_pubkey(const struct cert_info *ci, enum fp_algorithm algorithm)
 {
-	switch (algorithm) {
-	case FP_MD5:
-		return &ci->key_md5;
-	case FP_SHA1:
-		return &ci->key_sha1;
-	case FP_SHA256:
-		return &ci->key_sha256;
-	case FP_NONE:
-		break;
-	}
-	return NULL;
+	return digest_of(algorithm, &ci->key_md5, &ci->key_sha1,
+	    &ci->key_sha256);
 }
